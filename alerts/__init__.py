@@ -1,0 +1,1 @@
+"""Alert contract, lifecycle and notifiers."""
