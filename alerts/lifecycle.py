@@ -131,7 +131,7 @@ class TeamAlertLifecycle:
         return Alert(
             alert_id=alert_id_for(key, f"{status}:{finding.severity}", window_end),
             dedup_key=key,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             kind=finding.kind,
             severity=finding.severity,
             team=self.team,
@@ -145,7 +145,9 @@ class TeamAlertLifecycle:
             detected_at=utc(detected_at),
             summary=finding.summary,
             top_contributors=[
-                TopContributor(dimension=c.dimension, name=c.name, share=min(1.0, max(0.0, c.share)))
+                TopContributor(
+                    dimension=c.dimension, name=c.name, share=min(1.0, max(0.0, c.share))
+                )
                 for c in finding.top_contributors
             ],
         )

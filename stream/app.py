@@ -1,0 +1,127 @@
+"""The Faust application: topics, tables, the usage agent, health and metrics pages."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import TP
+from prometheus_client import generate_latest
+
+from detectors.base import TeamDetectorFactory
+from tokenradar.core.detection import default_detector_factory
+from tokenradar.core.router import Core, core_config, limits_from
+from tokenradar.pricing import DEFAULT_PRICES, load_prices
+from tokenradar.settings import Settings
+
+from . import metrics
+from .runtime import StreamRuntime
+
+log = logging.getLogger(__name__)
+
+# Prometheus' text format; aiohttp sets the charset itself and refuses one in content_type.
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+@dataclass
+class TokenradarApp:
+    """The Faust app and the pieces tests and the CLI need to reach."""
+
+    app: faust.App
+    runtime: StreamRuntime
+    settings: Settings
+
+
+def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) -> TokenradarApp:
+    """Create the Faust app for ``settings`` (topics must exist: see ``ensure_topics``)."""
+    partitions = settings.usage_partitions
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers],
+        store="rocksdb://",
+        datadir=str(settings.data_dir),
+        topic_partitions=partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # Acks wait for checkpoints; a rebalance must not wait for them.
+        stream_wait_empty=False,
+        broker_commit_interval=settings.checkpoint_interval_seconds,
+        producer_max_request_size=max(1_048_576, settings.max_message_bytes + 4096),
+        consumer_max_fetch_size=max(4_194_304, settings.max_message_bytes * 2),
+    )
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    usage_topic = app.topic(
+        settings.usage_topic, key_type=bytes, value_type=bytes, partitions=partitions, **raw
+    )
+    alerts_topic = app.topic(settings.alerts_topic, partitions=partitions, **raw)
+    windows_topic = app.topic(settings.windows_topic, partitions=partitions, **raw)
+    dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=1, **raw)
+    team_table = app.Table(
+        "team-state", default=None, partitions=partitions, key_type=bytes, value_type=bytes, **raw
+    )
+    meta_table = app.Table(
+        "partition-meta",
+        default=None,
+        partitions=partitions,
+        key_type=bytes,
+        value_type=bytes,
+        **raw,
+    )
+    prices = load_prices(settings.prices_file) if settings.prices_file else DEFAULT_PRICES
+    core = Core(
+        core_config(settings),
+        factory or default_detector_factory(),
+        partitions,
+        limits=limits_from(settings),
+        prices=prices,
+    )
+
+    def highwater(partition: int) -> int | None:
+        try:
+            value = app.consumer.highwater(TP(settings.usage_topic, partition))
+        except Exception:  # the consumer may be mid-rebalance
+            return None
+        return int(value) if value is not None else None
+
+    runtime = StreamRuntime(
+        settings,
+        core,
+        team_table=team_table,
+        meta_table=meta_table,
+        alerts_topic=alerts_topic,
+        windows_topic=windows_topic,
+        dead_letter_topic=dead_letter_topic,
+        usage_topic=usage_topic,
+        producer=lambda: app.producer,
+        highwater=highwater,
+    )
+
+    @app.agent(usage_topic, name="usage", concurrency=1)
+    async def usage_agent(stream: Any) -> None:
+        manual = stream.noack()
+        async for event in manual.events():
+            await runtime.on_event(manual, event)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, *, revoked: set[TP], **kwargs: Any) -> None:
+        usage_name = usage_topic.get_topic_name()
+        runtime.forget_partitions(tp.partition for tp in revoked if tp.topic == usage_name)
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json(runtime.health())
+
+    @app.page("/metrics")
+    async def prometheus_metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(metrics.REGISTRY), content_type=PROMETHEUS_CONTENT_TYPE)
+
+    del usage_agent, on_revoked, health, prometheus_metrics
+    return TokenradarApp(app=app, runtime=runtime, settings=settings)

@@ -1,0 +1,231 @@
+"""The Faust side of the core: one consumed message in, its outputs out, checkpoints, acks.
+
+Delivery works like this. Every message is applied to the partition's in-memory processor at
+once, and what it produces (closed windows, alerts, dead letters) is handed to the producer. The
+message is not acknowledged yet. Every ``checkpoint_interval_seconds`` (or
+``checkpoint_every_events``) the partition is checkpointed: the producer is flushed, so every
+output of the processed messages is on the broker; the changed team states and the partition's
+stream time are written to Faust tables (changelog topics, rocksdb locally); and only then are
+the messages acknowledged, so Faust commits offsets no further than the checkpoint.
+
+After a crash the worker restores each partition from its tables and Faust re-delivers the
+messages after the last commit. A team skips messages at or below the offset its restored state
+already includes, so nothing is counted twice. Outputs produced after the last checkpoint are
+produced again, with the same ids (at-least-once on the topics; consumers dedupe by
+``alert_id``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from alerts.model import Alert
+from tokenradar.core.engine import ClosedWindow, PartitionProcessor
+from tokenradar.core.router import Core, MessageResult, event_to_json
+from tokenradar.settings import Settings
+
+from . import metrics
+
+log = logging.getLogger(__name__)
+
+
+def team_key(partition: int, team: str) -> bytes:
+    """Table key of a team's state: the partition first, so a partition's teams are a prefix."""
+    return f"{partition}/{team}".encode()
+
+
+def meta_key(partition: int) -> bytes:
+    """Table key of a partition's own state."""
+    return f"{partition}".encode()
+
+
+class StreamRuntime:
+    """Glue between Faust (events, topics, tables) and :class:`Core`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        core: Core,
+        *,
+        team_table: Any,
+        meta_table: Any,
+        alerts_topic: Any,
+        windows_topic: Any,
+        dead_letter_topic: Any,
+        usage_topic: Any,
+        producer: Callable[[], Any],
+        highwater: Callable[[Any], int | None],
+        on_alert: Callable[[Alert], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.core = core
+        self.team_table = team_table
+        self.meta_table = meta_table
+        self.alerts_topic = alerts_topic
+        self.windows_topic = windows_topic
+        self.dead_letter_topic = dead_letter_topic
+        self.usage_topic = usage_topic
+        self._producer = producer
+        self._highwater = highwater
+        self._on_alert = on_alert
+        self._pending: dict[int, list[Any]] = defaultdict(list)
+        self._since_checkpoint: dict[int, int] = defaultdict(int)
+        self._last_checkpoint: dict[int, float] = {}
+        self._last_offset: dict[int, int] = {}
+        self._reported: dict[int, tuple[int, int]] = {}
+        self.last_message_at: float | None = None
+        core._restore = self.restore_partition
+
+    # -- restore ------------------------------------------------------------------------------
+
+    def restore_partition(self, partition: int) -> PartitionProcessor:
+        """Rebuild a partition's processor from the tables (empty on a first start)."""
+        prefix = f"{partition}/".encode()
+        states = [value for key, value in self.team_table.items() if key.startswith(prefix)]
+        meta = self.meta_table.get(meta_key(partition))
+        processor = PartitionProcessor.restore(
+            partition, self.core.config, self.core.factory, meta, states
+        )
+        log.info(
+            "partition %d restored: %d teams, watermark %s",
+            partition,
+            len(processor.teams),
+            processor.watermark,
+        )
+        return processor
+
+    def forget_partitions(self, partitions: Iterable[int]) -> None:
+        """Drop state of partitions this worker no longer owns; their owner re-reads them."""
+        for partition in partitions:
+            self.core.forget(partition)
+            self._pending.pop(partition, None)
+            self._since_checkpoint.pop(partition, None)
+            self._last_checkpoint.pop(partition, None)
+            self._reported.pop(partition, None)
+
+    # -- the per-message path -----------------------------------------------------------------
+
+    async def on_event(self, stream: Any, event: Any) -> None:
+        """Handle one consumed message (its ack waits for the next checkpoint)."""
+        message = event.message
+        partition, offset = message.partition, message.offset
+        raw = event.value
+        if not isinstance(raw, bytes | bytearray):
+            raw = bytes(raw or b"")
+        metrics.MESSAGES_IN.inc()
+        self.last_message_at = time.time()
+        result = self.core.handle(partition, offset, bytes(raw))
+        await self._publish(result, message)
+        self._pending[partition].append(event)
+        self._last_offset[partition] = offset
+        self._since_checkpoint[partition] += 1
+        now = time.monotonic()
+        last = self._last_checkpoint.setdefault(partition, now)
+        if (
+            self._since_checkpoint[partition] >= self.settings.checkpoint_every_events
+            or now - last >= self.settings.checkpoint_interval_seconds
+        ):
+            await self.checkpoint(stream, partition)
+
+    async def _publish(self, result: MessageResult, message: Any) -> None:
+        if result.events:
+            metrics.EVENTS_IN.inc(result.events)
+        for window in result.windows:
+            await self._send_window(window)
+        for alert in result.alerts:
+            await self.alerts_topic.send(key=alert.dedup_key.encode(), value=alert.to_json())
+            metrics.ALERTS_RAISED.labels(alert.status, alert.severity).inc()
+            log.warning(
+                "alert %s %s [%s] %s",
+                alert.status,
+                alert.dedup_key,
+                alert.severity,
+                alert.summary,
+                extra={"alert_id": alert.alert_id, "team": alert.team},
+            )
+            if self._on_alert is not None:
+                self._on_alert(alert)
+        for rejection in result.rejections:
+            metrics.EVENTS_INVALID.inc()
+            log.info(
+                "dead-lettered input from %s[%d]@%d: %s",
+                message.topic,
+                message.partition,
+                message.offset,
+                rejection.reason,
+            )
+            await self.dead_letter_topic.send(
+                key=message.key,
+                value=rejection.raw,
+                headers=[
+                    ("reason", rejection.reason.encode()),
+                    ("source", f"{message.topic}:{message.partition}:{message.offset}".encode()),
+                ],
+            )
+        for event in result.misrouted:
+            metrics.EVENTS_REKEYED.inc()
+            await self.usage_topic.send(key=event.team.encode(), value=event_to_json(event))
+
+    async def _send_window(self, window: ClosedWindow) -> None:
+        metrics.WINDOWS_CLOSED.inc()
+        await self.windows_topic.send(
+            key=window.summary.team.encode(), value=orjson.dumps(window.to_record())
+        )
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    async def checkpoint(self, stream: Any, partition: int) -> None:
+        """Make this partition's outputs durable, write its state, then ack its messages.
+
+        Must run while the agent handles a message of ``partition``: Faust writes table
+        changes to the changelog partition of the message being processed.
+        """
+        started = time.perf_counter()
+        processor = self.core.processors.get(partition)
+        await self._producer().flush()
+        if processor is not None:
+            for team, data in processor.dirty_states():
+                self.team_table[team_key(partition, team)] = data
+            self.meta_table[meta_key(partition)] = processor.meta_bytes()
+            metrics.WATERMARK.labels(str(partition)).set(max(processor.watermark, 0.0))
+            self._report_counts(partition, processor)
+        pending, self._pending[partition] = self._pending[partition], []
+        for event in pending:
+            await stream.ack(event)
+        self._since_checkpoint[partition] = 0
+        self._last_checkpoint[partition] = time.monotonic()
+        highwater = self._highwater(partition)
+        if highwater is not None and partition in self._last_offset:
+            lag = max(0, highwater - self._last_offset[partition] - 1)
+            metrics.CONSUMER_LAG.labels(str(partition)).set(lag)
+        metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
+
+    def _report_counts(self, partition: int, processor: PartitionProcessor) -> None:
+        late, duplicates = processor.counters.late, processor.counters.duplicates
+        reported_late, reported_duplicates = self._reported.get(partition, (0, 0))
+        metrics.EVENTS_LATE.inc(max(0, late - reported_late))
+        metrics.EVENTS_DUPLICATE.inc(max(0, duplicates - reported_duplicates))
+        self._reported[partition] = (late, duplicates)
+
+    def health(self) -> dict[str, Any]:
+        """What ``/health`` reports."""
+        return {
+            "status": "ok",
+            "partitions": {
+                str(p): {
+                    "teams": len(proc.teams),
+                    "watermark": proc.watermark if proc.watermark > 0 else None,
+                    "events": proc.counters.events,
+                    "windows_closed": proc.counters.windows_closed,
+                    "alerts": proc.counters.alerts,
+                }
+                for p, proc in sorted(self.core.processors.items())
+            },
+            "last_message_at": self.last_message_at,
+        }

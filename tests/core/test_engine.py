@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from detectors.placeholder import EWZScoreFactory
+from tokenradar.core.engine import CoreConfig, PartitionProcessor
+from tokenradar.events import ParsedEvent, parse_message
+from tokenradar.replay import replay_messages
+
+T0 = 1_793_577_600.0  # 2026-11-02T00:00:00Z, a Monday
+CONFIG = CoreConfig(window_seconds=60, allowed_lateness_seconds=30, dedup_horizon_seconds=300)
+
+
+def event(
+    ts: float, team: str = "search", user: str = "ana", tokens: int = 100, **extra: object
+) -> ParsedEvent:
+    document = {
+        "ts": ts,
+        "team": team,
+        "user": user,
+        "model": extra.pop("model", "m1"),
+        "input_tokens": tokens,
+        "output_tokens": tokens // 2,
+        "cost_usd": tokens / 1000,
+        **extra,
+    }
+    [parsed], _ = parse_message(orjson.dumps(document))
+    return parsed
+
+
+def run(events: list[ParsedEvent], config: CoreConfig = CONFIG) -> PartitionProcessor:
+    processor = PartitionProcessor(0, config, EWZScoreFactory())
+    for offset, e in enumerate(events):
+        processor.process(e, offset)
+    return processor
+
+
+def test_window_closes_only_when_the_watermark_passes_its_end() -> None:
+    processor = run([event(T0 + 5), event(T0 + 50, user="bo"), event(T0 + 89)])
+    assert processor.drain().windows == []  # watermark T0+59 < end T0+60
+    processor.process(event(T0 + 90), 3)
+    [closed] = processor.drain().windows
+    assert (closed.summary.start, closed.summary.end) == (T0, T0 + 60)
+    assert closed.summary.totals.requests == 2
+    assert closed.summary.totals.input_tokens == 200
+    assert set(closed.summary.by_user) == {"ana", "bo"}
+    assert closed.summary.by_model["m1"].requests == 2
+    assert closed.detected_at == T0 + 90
+
+
+def test_out_of_order_within_lateness_is_windowed_and_late_events_are_counted() -> None:
+    processor = run([event(T0 + 70), event(T0 + 55), event(T0 + 100)])
+    [first] = processor.drain().windows
+    assert first.summary.totals.requests == 1  # the T0+55 event, out of order but in time
+    processor.process(event(T0 + 10, tokens=1000), 3)  # its window closed at watermark T0+70
+    assert processor.counters.late == 1
+    processor.process(event(T0 + 200), 4)
+    [second] = processor.drain().windows
+    assert second.summary.start == T0 + 60
+    assert (second.late_events, second.late_tokens) == (1, 1500)
+
+
+def test_repeated_event_id_counts_once_within_the_horizon() -> None:
+    processor = run(
+        [
+            event(T0 + 1, event_id="a"),
+            event(T0 + 2, event_id="a"),
+            event(T0 + 3, event_id="b"),
+            event(T0 + 100),
+        ]
+    )
+    [closed] = processor.drain().windows
+    assert closed.summary.totals.requests == 2
+    assert processor.counters.duplicates == 1
+
+
+def test_windows_of_all_teams_in_a_partition_close_together_in_a_stable_order() -> None:
+    processor = run([event(T0 + 1, team="b"), event(T0 + 2, team="a"), event(T0 + 95, team="c")])
+    assert [w.summary.team for w in processor.drain().windows] == ["a", "b"]
+
+
+def test_events_far_ahead_of_stream_time_are_rejected() -> None:
+    processor = run([event(T0), event(T0 + 3 * 86_400)])
+    [(_rejected, reason)] = processor.drain().rejected
+    assert "ahead" in reason
+    assert processor.watermark == T0 - 30
+
+
+def synthetic_messages(seed: int, minutes: int = 240) -> list[bytes]:
+    rng = random.Random(seed)
+    teams = [f"team-{i}" for i in range(7)]
+    messages = []
+    for second in range(0, minutes * 60, 2):
+        team = rng.choice(teams)
+        user = f"{team}-user-{rng.randrange(5)}"
+        tokens = int(rng.lognormvariate(6, 0.6))
+        if team == "team-3" and user.endswith("-1") and second > minutes * 45:
+            tokens *= 40
+        jitter = rng.uniform(-20, 0)
+        messages.append(
+            orjson.dumps(
+                {
+                    "ts": T0 + second + jitter,
+                    "team": team,
+                    "user": user,
+                    "model": rng.choice(["m1", "m2"]),
+                    "input_tokens": tokens,
+                    "output_tokens": tokens // 3,
+                    "event_id": f"{seed}-{second}",
+                }
+            )
+        )
+        if rng.random() < 0.01:
+            messages.append(messages[-1])  # a producer retry
+    return messages
+
+
+def test_restoring_a_checkpoint_and_redelivering_gives_the_uninterrupted_result() -> None:
+    messages = synthetic_messages(seed=11)
+    parsed = [parse_message(m)[0][0] for m in messages]
+    reference = run(parsed)
+    expected_windows = [w.to_record() for w in reference.drain().windows]
+
+    factory = EWZScoreFactory()
+    processor = PartitionProcessor(0, CONFIG, factory)
+    produced = []
+    saved: dict[str, bytes] = {}
+    meta = None
+    crash_at, checkpoint_at, commit_at = 5200, 4000, 3000
+    for offset, e in enumerate(parsed[:crash_at]):
+        processor.process(e, offset)
+        if offset == checkpoint_at:
+            saved.update(processor.dirty_states())
+            meta = processor.meta_bytes()
+            produced.extend(w.to_record() for w in processor.drain().windows)
+    # The crash loses everything after the checkpoint; re-delivery starts at the last commit.
+    restored = PartitionProcessor.restore(0, CONFIG, factory, meta, saved.values())
+    for offset in range(commit_at, len(parsed)):
+        restored.process(parsed[offset], offset)
+    produced.extend(w.to_record() for w in restored.drain().windows)
+    assert produced == expected_windows
+    assert restored.counters.skipped_replayed == checkpoint_at + 1 - commit_at
+
+
+def test_replay_is_deterministic_and_independent_of_message_batching() -> None:
+    messages = synthetic_messages(seed=5)
+    first = replay_messages(messages, CONFIG, EWZScoreFactory(), 3)
+    second = replay_messages(messages, CONFIG, EWZScoreFactory(), 3)
+    assert [a.model_dump() for a in first.alerts] == [a.model_dump() for a in second.alerts]
+    assert first.counters.events == len(messages)
+    batched = [b"[" + b",".join(messages[i : i + 1]) + b"]" for i in range(len(messages))]
+    third = replay_messages(batched, CONFIG, EWZScoreFactory(), 3)
+    assert [w.to_record() for w in third.windows] == [w.to_record() for w in first.windows]
+
+
+def test_the_placeholder_detector_fires_for_the_runaway_user() -> None:
+    result = replay_messages(synthetic_messages(seed=3), CONFIG, EWZScoreFactory(), 3)
+    firing = [a for a in result.alerts if a.status == "firing"]
+    assert firing, "the injected 40x user must raise an alert"
+    assert {a.team for a in firing} == {"team-3"}
+
+
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_state_round_trips_through_bytes(partitions: int) -> None:
+    messages = synthetic_messages(seed=2, minutes=30)
+    processor = PartitionProcessor(0, CONFIG, EWZScoreFactory())
+    for offset, m in enumerate(messages):
+        processor.process(parse_message(m)[0][0], offset)
+    states = dict(processor.dirty_states())
+    restored = PartitionProcessor.restore(
+        0, CONFIG, EWZScoreFactory(), processor.meta_bytes(), states.values()
+    )
+    assert dict(restored.dirty_states()) == {}
+    assert {t: s.to_bytes() for t, s in restored.teams.items()} == states

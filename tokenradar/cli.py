@@ -1,0 +1,241 @@
+"""The ``tokenradar`` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tokenradar import __version__
+from tokenradar.logs import logging_config
+from tokenradar.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="tokenradar")
+def main() -> None:
+    """tokenradar: catches runaway AI token spend while it happens."""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # a bad environment variable deserves a clear one-line error
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
+
+
+@main.command()
+def worker() -> None:
+    """Run the streaming worker (consumes usage events, publishes alerts)."""
+    import faust
+
+    from stream.app import build_app
+    from tokenradar.kafka_admin import ensure_topics
+
+    settings = _settings()
+    _setup_logging(settings)
+    ensure_topics(settings)
+    built = build_app(settings)
+    log.info(
+        "worker starting: broker %s, usage topic %s (%d partitions), health http://%s:%d/health",
+        settings.kafka_bootstrap,
+        settings.usage_topic,
+        settings.usage_partitions,
+        settings.web_host,
+        settings.web_port,
+    )
+    faust.Worker(
+        built.app,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings.log_level, settings.log_format),
+        redirect_stdouts=False,
+    ).execute_from_commandline()
+
+
+@main.command()
+def topics() -> None:
+    """Create the service's topics (the worker and the simulator also do this)."""
+    from tokenradar.kafka_admin import ensure_topics
+
+    settings = _settings()
+    _setup_logging(settings)
+    ensure_topics(settings)
+    click.echo(f"topics ready on {settings.kafka_bootstrap}")
+
+
+@main.command()
+@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--alerts-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the alerts here, one JSON object per line.",
+)
+@click.option(
+    "--windows-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every closed window here, one JSON object per line.",
+)
+@click.option(
+    "--dead-letter-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write rejected input here with the reason, one JSON object per line.",
+)
+@click.option(
+    "--flush/--no-flush",
+    default=False,
+    help="Close the windows still open at the end of the file (the live worker would not).",
+)
+@click.option("--partitions", type=int, help="Partitions to split teams over (default: settings).")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def replay(
+    events: Path,
+    alerts_out: Path | None,
+    windows_out: Path | None,
+    dead_letter_out: Path | None,
+    flush: bool,
+    partitions: int | None,
+    progress: bool,
+) -> None:
+    """Run a JSONL file of usage events through the core, without a broker."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.table import Table
+
+    from tokenradar.core.detection import default_detector_factory
+    from tokenradar.core.router import core_config, limits_from
+    from tokenradar.replay import read_messages, replay_messages, write_jsonl
+
+    settings = _settings()
+    _setup_logging(settings)
+    console = Console(stderr=True)
+    size = events.stat().st_size
+    started = time.perf_counter()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not progress,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"replaying {events.name}", total=size)
+        result = replay_messages(
+            read_messages(events),
+            core_config(settings),
+            default_detector_factory(),
+            partitions or settings.usage_partitions,
+            limits=limits_from(settings),
+            flush=flush,
+            on_message=lambda n: bar.advance(task, n + 1),
+        )
+    elapsed = time.perf_counter() - started
+    if alerts_out is not None:
+        with alerts_out.open("wb") as handle:
+            write_jsonl(handle, (alert.model_dump(mode="json") for alert in result.alerts))
+    if windows_out is not None:
+        with windows_out.open("wb") as handle:
+            write_jsonl(handle, (window.to_record() for window in result.windows))
+    if dead_letter_out is not None:
+        with dead_letter_out.open("wb") as handle:
+            write_jsonl(
+                handle,
+                (
+                    {"reason": r.reason, "raw": r.raw.decode("utf-8", "replace")}
+                    for r in result.rejections
+                ),
+            )
+    counters = result.counters
+    summary = Table(title=f"replay of {events.name}", show_header=False)
+    for label, value in [
+        ("messages", f"{result.messages:,}"),
+        ("events", f"{counters.events:,}"),
+        ("rejected (dead letters)", f"{len(result.rejections):,}"),
+        ("duplicates", f"{counters.duplicates:,}"),
+        ("late", f"{counters.late:,}"),
+        ("windows closed", f"{counters.windows_closed:,}"),
+        ("alerts firing", f"{sum(a.status == 'firing' for a in result.alerts):,}"),
+        ("alerts resolved", f"{sum(a.status == 'resolved' for a in result.alerts):,}"),
+        ("elapsed", f"{elapsed:.1f} s ({counters.events / max(elapsed, 1e-9):,.0f} events/s)"),
+    ]:
+        summary.add_row(label, value)
+    console.print(summary)
+    for alert in result.alerts:
+        if alert.status == "firing":
+            console.print(
+                f"[bold red]FIRING[/] {alert.detected_at:%Y-%m-%d %H:%M} "
+                f"[{alert.severity}] {alert.dedup_key}: {alert.summary}",
+                markup=True,
+                highlight=False,
+            )
+
+
+@main.command()
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("docs/schemas"),
+    show_default=True,
+)
+@click.option("--check", is_flag=True, help="Fail if the files on disk differ from the models.")
+def schemas(out_dir: Path, check: bool) -> None:
+    """Write the JSON Schemas of the usage event and alert contracts."""
+    from alerts.model import alert_json_schema
+    from tokenradar.events import usage_event_json_schema
+
+    files: dict[str, dict[str, Any]] = {
+        "usage-event.schema.json": usage_event_json_schema(),
+        "alert.schema.json": alert_json_schema(),
+    }
+    stale = []
+    for name, schema in files.items():
+        text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+        path = out_dir / name
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path))
+            continue
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        click.echo(f"wrote {path}")
+    if stale:
+        click.echo(f"out of date: {', '.join(stale)} (run `tokenradar schemas`)", err=True)
+        sys.exit(1)
+
+
+def _register_optional_commands() -> None:
+    """Commands that live with their own packages."""
+    try:
+        from tokenradar.simulator.cli import simulate_command
+    except ImportError:
+        pass
+    else:
+        main.add_command(simulate_command, "simulate")
+    try:
+        from tokenradar.evaluation.cli import evaluate_command
+    except ImportError:
+        pass
+    else:
+        main.add_command(evaluate_command, "evaluate")
+
+
+_register_optional_commands()

@@ -1,0 +1,1 @@
+"""The streaming core: windows, detection and alert decisions, driven by event time."""

@@ -1,0 +1,440 @@
+"""The streaming core: event-time windows per team, detection and the alert decision.
+
+One :class:`PartitionProcessor` owns the teams of one partition of the usage topic. It is fed the
+partition's events in offset order and keeps a watermark (the highest event time seen, less the
+allowed lateness); a team's window ``[start, end)`` closes when the watermark reaches ``end``.
+A closed window goes to the team's detector and its findings to the team's alert lifecycle.
+
+The processor is plain Python driven only by the events it is given, so the live worker (Faust)
+and the offline ``replay`` raise the same alerts for the same events. Its state checkpoints per
+team: every team remembers the offset of the last message it applied, which makes re-delivered
+messages after a crash harmless.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from alerts.lifecycle import DEFAULT_RESOLVE_AFTER_WINDOWS, TeamAlertLifecycle
+from alerts.model import Alert
+from detectors.base import TeamDetector, TeamDetectorFactory, Usage, WindowSummary
+from tokenradar.events import ParsedEvent
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+NO_OFFSET = -1
+
+# An accumulator is a list [input_tokens, output_tokens, cached_input_tokens, cost_usd, requests]:
+# lists keep the per-event path to a few integer additions.
+Accumulator = list[Any]
+
+
+def _new_acc() -> Accumulator:
+    return [0, 0, 0, 0.0, 0]
+
+
+def _usage(acc: Accumulator) -> Usage:
+    return Usage(acc[0], acc[1], acc[2], float(acc[3]), acc[4])
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    """Event-time settings of the core."""
+
+    window_seconds: float = 60.0
+    allowed_lateness_seconds: float = 30.0
+    dedup_horizon_seconds: float = 600.0
+    max_future_skew_seconds: float = 86_400.0
+    resolve_after_windows: int = DEFAULT_RESOLVE_AFTER_WINDOWS
+
+
+class OpenWindow:
+    """The running aggregates of one team's window."""
+
+    __slots__ = ("by_model", "by_tool", "by_user", "start", "totals")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.totals: Accumulator = _new_acc()
+        self.by_user: dict[str, Accumulator] = {}
+        self.by_model: dict[str, Accumulator] = {}
+        self.by_tool: dict[str, Accumulator] = {}
+
+    def add(self, event: ParsedEvent) -> None:
+        """Count one event into the window and its breakdowns."""
+        inp, out, cached, cost = (
+            event.input_tokens,
+            event.output_tokens,
+            event.cached_input_tokens,
+            event.cost_usd,
+        )
+        for table, name in (
+            (self.by_user, event.user),
+            (self.by_model, event.model),
+            (self.by_tool, event.tool),
+        ):
+            acc = table.get(name)
+            if acc is None:
+                acc = table[name] = [0, 0, 0, 0.0, 0]
+            acc[0] += inp
+            acc[1] += out
+            acc[2] += cached
+            acc[3] += cost
+            acc[4] += 1
+        acc = self.totals
+        acc[0] += inp
+        acc[1] += out
+        acc[2] += cached
+        acc[3] += cost
+        acc[4] += 1
+
+    def summary(self, team: str, window_seconds: float) -> WindowSummary:
+        """The frozen summary handed to the detector."""
+        return WindowSummary(
+            team=team,
+            start=self.start,
+            end=self.start + window_seconds,
+            totals=_usage(self.totals),
+            by_user={name: _usage(acc) for name, acc in self.by_user.items()},
+            by_model={name: _usage(acc) for name, acc in self.by_model.items()},
+            by_tool={name: _usage(acc) for name, acc in self.by_tool.items()},
+        )
+
+    def to_plain(self) -> list[Any]:
+        return [self.start, self.totals, self.by_user, self.by_model, self.by_tool]
+
+    @classmethod
+    def from_plain(cls, plain: list[Any]) -> OpenWindow:
+        window = cls(float(plain[0]))
+        window.totals, window.by_user, window.by_model, window.by_tool = (
+            list(plain[1]),
+            {k: list(v) for k, v in plain[2].items()},
+            {k: list(v) for k, v in plain[3].items()},
+            {k: list(v) for k, v in plain[4].items()},
+        )
+        return window
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedWindow:
+    """A window the watermark has passed, with what arrived too late for earlier windows."""
+
+    partition: int
+    summary: WindowSummary
+    detected_at: float
+    late_events: int
+    late_tokens: int
+    late_cost_usd: float
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON shape published on the windows topic and written by ``replay``."""
+        s = self.summary
+
+        def usage(u: Usage) -> dict[str, Any]:
+            return {
+                "input_tokens": u.input_tokens,
+                "output_tokens": u.output_tokens,
+                "cached_input_tokens": u.cached_input_tokens,
+                "cost_usd": round(u.cost_usd, 9),
+                "requests": u.requests,
+            }
+
+        return {
+            "team": s.team,
+            "window_start": s.start,
+            "window_end": s.end,
+            "closed_at": self.detected_at,
+            "totals": usage(s.totals),
+            "by_user": {k: usage(v) for k, v in sorted(s.by_user.items())},
+            "by_model": {k: usage(v) for k, v in sorted(s.by_model.items())},
+            "by_tool": {k: usage(v) for k, v in sorted(s.by_tool.items())},
+            "late_events": self.late_events,
+            "late_tokens": self.late_tokens,
+            "late_cost_usd": round(self.late_cost_usd, 9),
+        }
+
+
+class TeamState:
+    """Everything the core keeps for one team; checkpointed as one value."""
+
+    __slots__ = (
+        "applied_offset",
+        "detector",
+        "duplicates",
+        "events",
+        "late",
+        "lifecycle",
+        "partition",
+        "recent_ids",
+        "team",
+        "windows",
+    )
+
+    def __init__(
+        self, team: str, partition: int, detector: TeamDetector, lifecycle: TeamAlertLifecycle
+    ) -> None:
+        self.team = team
+        self.partition = partition
+        self.detector = detector
+        self.lifecycle = lifecycle
+        self.windows: dict[float, OpenWindow] = {}
+        # event_id -> event time, in arrival order, pruned by the dedup horizon.
+        self.recent_ids: dict[str, float] = {}
+        self.applied_offset = NO_OFFSET
+        # Late arrivals since the last closed window: [events, tokens, cost].
+        self.late: list[Any] = [0, 0, 0.0]
+        self.events = 0
+        self.duplicates = 0
+
+    def to_bytes(self) -> bytes:
+        packed: bytes = msgpack.packb(
+            {
+                "v": STATE_VERSION,
+                "team": self.team,
+                "partition": self.partition,
+                "applied_offset": self.applied_offset,
+                "windows": [w.to_plain() for w in self.windows.values()],
+                "recent_ids": list(self.recent_ids.items()),
+                "late": self.late,
+                "events": self.events,
+                "duplicates": self.duplicates,
+                "detector": self.detector.to_state(),
+                "lifecycle": self.lifecycle.to_state(),
+            },
+            use_bin_type=True,
+        )
+        return packed
+
+    @classmethod
+    def from_bytes(cls, data: bytes, factory: TeamDetectorFactory, config: CoreConfig) -> TeamState:
+        plain = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        if plain.get("v") != STATE_VERSION:
+            raise ValueError(f"unknown team state version {plain.get('v')!r}")
+        team = plain["team"]
+        state = cls(
+            team,
+            int(plain["partition"]),
+            factory.restore(team, plain["detector"]),
+            TeamAlertLifecycle.from_state(
+                team, plain["lifecycle"], resolve_after_windows=config.resolve_after_windows
+            ),
+        )
+        state.applied_offset = int(plain["applied_offset"])
+        for window_plain in plain["windows"]:
+            window = OpenWindow.from_plain(window_plain)
+            state.windows[window.start] = window
+        state.recent_ids = {k: float(v) for k, v in plain["recent_ids"]}
+        state.late = list(plain["late"])
+        state.events = int(plain["events"])
+        state.duplicates = int(plain["duplicates"])
+        return state
+
+
+@dataclass(slots=True)
+class PartitionCounters:
+    """What a processor has seen, for metrics and summaries."""
+
+    events: int = 0
+    duplicates: int = 0
+    late: int = 0
+    rejected: int = 0
+    windows_closed: int = 0
+    alerts: int = 0
+    skipped_replayed: int = 0
+
+
+@dataclass(slots=True)
+class Outputs:
+    """What the processor produced since the driver last drained it."""
+
+    windows: list[ClosedWindow] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    rejected: list[tuple[ParsedEvent, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.windows or self.alerts or self.rejected)
+
+
+class PartitionProcessor:
+    """Windows, detection and alert decisions for the teams of one partition."""
+
+    def __init__(
+        self,
+        partition: int,
+        config: CoreConfig,
+        factory: TeamDetectorFactory,
+    ) -> None:
+        self.partition = partition
+        self.config = config
+        self.factory = factory
+        self.max_event_time = float("-inf")
+        self.watermark = float("-inf")
+        self.teams: dict[str, TeamState] = {}
+        self.dirty: set[str] = set()
+        self.counters = PartitionCounters()
+        self.outputs = Outputs()
+        # (window_end, team, window_start) of every open window, soonest first.
+        self._closing: list[tuple[float, str, float]] = []
+
+    # -- the per-event path -------------------------------------------------------------------
+
+    def process(self, event: ParsedEvent, offset: int) -> None:
+        """Apply one event read at ``offset`` of this partition."""
+        config = self.config
+        ts = event.ts
+        if ts > self.max_event_time + config.max_future_skew_seconds and self.counters.events:
+            self.counters.rejected += 1
+            ahead = ts - self.max_event_time
+            self.outputs.rejected.append(
+                (event, f"event time is {ahead:.0f} s ahead of the stream's event time")
+            )
+            return
+        self.counters.events += 1
+        state = self.teams.get(event.team)
+        if state is None:
+            state = self._new_team(event.team)
+        if offset <= state.applied_offset:
+            # Already part of the checkpoint this team was restored from.
+            self.counters.skipped_replayed += 1
+        else:
+            self._apply(state, event)
+            state.applied_offset = offset
+            self.dirty.add(state.team)
+        if ts > self.max_event_time:
+            self.max_event_time = ts
+            watermark = ts - config.allowed_lateness_seconds
+            if watermark > self.watermark:
+                self.watermark = watermark
+                if self._closing and self._closing[0][0] <= watermark:
+                    self._close_until(watermark)
+
+    def _apply(self, state: TeamState, event: ParsedEvent) -> None:
+        state.events += 1
+        event_id = event.event_id
+        if event_id is not None:
+            if event_id in state.recent_ids:
+                state.duplicates += 1
+                self.counters.duplicates += 1
+                return
+            state.recent_ids[event_id] = event.ts
+        size = self.config.window_seconds
+        start = (event.ts // size) * size
+        if start + size <= self.watermark:
+            self.counters.late += 1
+            late = state.late
+            late[0] += 1
+            late[1] += event.input_tokens + event.output_tokens
+            late[2] += event.cost_usd
+            return
+        window = state.windows.get(start)
+        if window is None:
+            window = state.windows[start] = OpenWindow(start)
+            heapq.heappush(self._closing, (start + size, state.team, start))
+        window.add(event)
+
+    def _new_team(self, team: str) -> TeamState:
+        state = TeamState(
+            team,
+            self.partition,
+            self.factory.create(team),
+            TeamAlertLifecycle(team, resolve_after_windows=self.config.resolve_after_windows),
+        )
+        self.teams[team] = state
+        return state
+
+    # -- closing windows ----------------------------------------------------------------------
+
+    def _close_until(self, watermark: float) -> None:
+        closing = self._closing
+        while closing and closing[0][0] <= watermark:
+            _, team, start = heapq.heappop(closing)
+            state = self.teams.get(team)
+            if state is None:
+                continue
+            window = state.windows.pop(start, None)
+            if window is not None:
+                self._close(state, window)
+
+    def _close(self, state: TeamState, window: OpenWindow) -> None:
+        config = self.config
+        summary = window.summary(state.team, config.window_seconds)
+        detected_at = self.max_event_time
+        late_events, late_tokens, late_cost = state.late
+        state.late = [0, 0, 0.0]
+        self.outputs.windows.append(
+            ClosedWindow(self.partition, summary, detected_at, late_events, late_tokens, late_cost)
+        )
+        self.counters.windows_closed += 1
+        findings = state.detector.update(summary)
+        alerts = state.lifecycle.decide(summary.start, summary.end, detected_at, findings)
+        if alerts:
+            self.outputs.alerts.extend(alerts)
+            self.counters.alerts += len(alerts)
+        self._prune_ids(state)
+        self.dirty.add(state.team)
+
+    def _prune_ids(self, state: TeamState) -> None:
+        horizon = self.watermark - self.config.dedup_horizon_seconds
+        recent = state.recent_ids
+        while recent:
+            oldest_id = next(iter(recent))
+            if recent[oldest_id] >= horizon:
+                break
+            del recent[oldest_id]
+
+    def flush(self) -> None:
+        """Close every open window, as if event time had moved past them all (end of a file)."""
+        self._close_until(float("inf"))
+
+    def drain(self) -> Outputs:
+        """Hand over what was produced since the last drain."""
+        outputs, self.outputs = self.outputs, Outputs()
+        return outputs
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def dirty_states(self) -> Iterator[tuple[str, bytes]]:
+        """Serialised states of the teams changed since the last call."""
+        dirty, self.dirty = self.dirty, set()
+        for team in sorted(dirty):
+            yield team, self.teams[team].to_bytes()
+
+    def meta_bytes(self) -> bytes:
+        """The partition's own state: its stream time."""
+        packed: bytes = msgpack.packb(
+            {"v": STATE_VERSION, "max_event_time": self.max_event_time, "watermark": self.watermark}
+        )
+        return packed
+
+    @classmethod
+    def restore(
+        cls,
+        partition: int,
+        config: CoreConfig,
+        factory: TeamDetectorFactory,
+        meta: bytes | None,
+        team_states: Iterable[bytes],
+    ) -> PartitionProcessor:
+        """Rebuild a processor from its checkpoint (``meta`` and the states of its teams)."""
+        processor = cls(partition, config, factory)
+        if meta is not None:
+            plain = msgpack.unpackb(meta, raw=False)
+            processor.max_event_time = float(plain["max_event_time"])
+            processor.watermark = float(plain["watermark"])
+        for data in team_states:
+            state = TeamState.from_bytes(data, factory, config)
+            if state.partition != partition:
+                continue
+            processor.teams[state.team] = state
+            for start in state.windows:
+                heapq.heappush(
+                    processor._closing, (start + config.window_seconds, state.team, start)
+                )
+        return processor

@@ -1,0 +1,92 @@
+"""One frozen settings object for the whole service.
+
+Every field can be set from the environment with the ``TOKENRADAR_`` prefix (``window_seconds`` is
+``TOKENRADAR_WINDOW_SECONDS``) or from a ``.env`` file in the working directory. Secrets are
+``SecretStr`` so they never show up in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BOOTSTRAP = "localhost:9092"
+
+
+class Settings(BaseSettings):
+    """tokenradar's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TOKENRADAR_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Kafka
+    kafka_bootstrap: str = Field(DEFAULT_BOOTSTRAP, description="host:port[,host:port...]")
+    usage_topic: str = "tokenradar-usage"
+    alerts_topic: str = "tokenradar-alerts"
+    dead_letter_topic: str = "tokenradar-dead-letter"
+    windows_topic: str = "tokenradar-windows"
+    usage_partitions: int = Field(
+        6,
+        ge=1,
+        description="Partitions of the usage topic; replay partitions events the same way.",
+    )
+
+    # Event time
+    window_seconds: int = Field(60, ge=1, description="Tumbling window size in event time.")
+    allowed_lateness_seconds: int = Field(
+        30, ge=0, description="How far behind the highest event time an event may arrive."
+    )
+    dedup_horizon_seconds: int = Field(
+        600, ge=0, description="A repeated event_id within this much event time counts once."
+    )
+    max_future_skew_seconds: int = Field(
+        86_400, ge=1, description="Events further ahead of stream time are rejected."
+    )
+
+    # Input limits
+    max_message_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted message.")
+    max_event_bytes: int = Field(16_384, ge=256, description="Largest accepted single event.")
+    max_tokens_per_event: int = Field(10_000_000, ge=1)
+    max_cost_per_event_usd: float = Field(10_000.0, gt=0)
+
+    # Files
+    teams_file: Path | None = Field(None, description="TOML file of per-team settings.")
+    prices_file: Path | None = Field(None, description="TOML file of model prices.")
+
+    # Worker
+    app_id: str = "tokenradar"
+    data_dir: Path = Path(".state")
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    checkpoint_interval_seconds: float = Field(
+        1.0, gt=0, description="Wall-clock time between checkpoints of a partition's state."
+    )
+    checkpoint_every_events: int = Field(
+        20_000, ge=1, description="Checkpoint a partition after this many events at the latest."
+    )
+    log_level: str = "INFO"
+    log_format: str = Field("text", description="text or json")
+
+    # Alerting
+    slack_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_channel: str | None = None
+    slack_webhook_url: SecretStr | None = None
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    page_severities: str = "critical,error"
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_log_format(cls, value: str) -> str:
+        if value not in {"text", "json"}:
+            raise ValueError("log_format must be 'text' or 'json'")
+        return value
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The bootstrap servers as a list."""
+        return [part.strip() for part in self.kafka_bootstrap.split(",") if part.strip()]
