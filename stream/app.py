@@ -64,17 +64,11 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     alerts_topic = app.topic(settings.alerts_topic, partitions=partitions, **raw)
     windows_topic = app.topic(settings.windows_topic, partitions=partitions, **raw)
     dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=1, **raw)
-    team_table = app.Table(
-        "team-state", default=None, partitions=partitions, key_type=bytes, value_type=bytes, **raw
+    raw_schema = faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
-    meta_table = app.Table(
-        "partition-meta",
-        default=None,
-        partitions=partitions,
-        key_type=bytes,
-        value_type=bytes,
-        **raw,
-    )
+    team_table = app.Table("team-state", default=None, partitions=partitions, schema=raw_schema)
+    meta_table = app.Table("partition-meta", default=None, partitions=partitions, schema=raw_schema)
     prices = load_prices(settings.prices_file) if settings.prices_file else DEFAULT_PRICES
     core = Core(
         core_config(settings),

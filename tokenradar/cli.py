@@ -190,6 +190,65 @@ def replay(
 
 
 @main.command()
+@click.option("--from-beginning", is_flag=True, help="Show alerts already on the topic too.")
+@click.option("--exit-after", type=int, help="Stop after this many alerts (for scripts).")
+@click.option(
+    "--timeout", type=float, help="Give up after this many seconds without enough alerts."
+)
+def watch(from_beginning: bool, exit_after: int | None, timeout: float | None) -> None:
+    """Print alerts from the alerts topic as they are published."""
+    from kafka import KafkaConsumer
+    from rich.console import Console
+
+    from alerts.model import Alert
+
+    settings = _settings()
+    _setup_logging(settings)
+    console = Console(highlight=False)
+    consumer = KafkaConsumer(
+        settings.alerts_topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    console.print(f"watching {settings.alerts_topic} on {settings.kafka_bootstrap} (Ctrl-C stops)")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen = 0
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            for record in consumer:
+                alert = Alert.from_json(record.value)
+                console.print(render_alert_line(alert))
+                seen += 1
+                if exit_after is not None and seen >= exit_after:
+                    return
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+    except KeyboardInterrupt:
+        return
+    finally:
+        consumer.close()
+    raise click.ClickException(f"saw {seen} alerts in {timeout} s")
+
+
+def render_alert_line(alert: Any) -> str:
+    """One alert as a line of rich markup (user-controlled text escaped)."""
+    from rich.markup import escape
+
+    colour = "red" if alert.status == "firing" else "green"
+    contributors = ", ".join(
+        f"{c.dimension} {escape(c.name)} {c.share:.0%}" for c in alert.top_contributors[:3]
+    )
+    return (
+        f"[bold {colour}]{alert.status.upper():8}[/] {alert.detected_at:%Y-%m-%d %H:%M} "
+        f"{escape(f'[{alert.severity}]')} {escape(alert.dedup_key)}: {escape(alert.summary)} "
+        f"(observed {alert.observed:,.0f}, expected {alert.expected:,.0f})"
+        + (f" — top: {contributors}" if contributors else "")
+    )
+
+
+@main.command()
 @click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),

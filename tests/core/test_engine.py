@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import random
-
 import orjson
 import pytest
 
 from detectors.placeholder import EWZScoreFactory
+from tests.traffic import synthetic_messages
 from tokenradar.core.engine import CoreConfig, PartitionProcessor
 from tokenradar.events import ParsedEvent, parse_message
 from tokenradar.replay import replay_messages
@@ -87,35 +86,6 @@ def test_events_far_ahead_of_stream_time_are_rejected() -> None:
     [(_rejected, reason)] = processor.drain().rejected
     assert "ahead" in reason
     assert processor.watermark == T0 - 30
-
-
-def synthetic_messages(seed: int, minutes: int = 240) -> list[bytes]:
-    rng = random.Random(seed)
-    teams = [f"team-{i}" for i in range(7)]
-    messages = []
-    for second in range(0, minutes * 60, 2):
-        team = rng.choice(teams)
-        user = f"{team}-user-{rng.randrange(5)}"
-        tokens = int(rng.lognormvariate(6, 0.6))
-        if team == "team-3" and user.endswith("-1") and second > minutes * 45:
-            tokens *= 40
-        jitter = rng.uniform(-20, 0)
-        messages.append(
-            orjson.dumps(
-                {
-                    "ts": T0 + second + jitter,
-                    "team": team,
-                    "user": user,
-                    "model": rng.choice(["m1", "m2"]),
-                    "input_tokens": tokens,
-                    "output_tokens": tokens // 3,
-                    "event_id": f"{seed}-{second}",
-                }
-            )
-        )
-        if rng.random() < 0.01:
-            messages.append(messages[-1])  # a producer retry
-    return messages
 
 
 def test_restoring_a_checkpoint_and_redelivering_gives_the_uninterrupted_result() -> None:

@@ -1,0 +1,196 @@
+"""The whole service on the real local broker.
+
+The broker is started by ``scripts/kafka start`` (``scripts/test`` and ``.ci/run`` do it). These
+tests fail, never skip, when it cannot be reached: a missing broker is a broken setup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+BOOTSTRAP = os.environ.get("TOKENRADAR_KAFKA_BOOTSTRAP", "localhost:9092")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def broker() -> str:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=5000)
+            admin.list_topics()
+            admin.close()
+            return BOOTSTRAP
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"no Kafka broker at {BOOTSTRAP} ({exc}); start one with `scripts/kafka start`"
+                )
+            time.sleep(1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """Names and settings of one isolated tokenradar deployment on the shared broker."""
+
+    bootstrap: str
+    data_dir: Path
+    partitions: int = 3
+    prefix: str = field(default_factory=lambda: f"it-{uuid.uuid4().hex[:8]}")
+    web_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def usage_topic(self) -> str:
+        return f"{self.prefix}-usage"
+
+    @property
+    def alerts_topic(self) -> str:
+        return f"{self.prefix}-alerts"
+
+    @property
+    def windows_topic(self) -> str:
+        return f"{self.prefix}-windows"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.prefix}-dead-letter"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "TOKENRADAR_KAFKA_BOOTSTRAP": self.bootstrap,
+                "TOKENRADAR_APP_ID": self.prefix,
+                "TOKENRADAR_USAGE_TOPIC": self.usage_topic,
+                "TOKENRADAR_ALERTS_TOPIC": self.alerts_topic,
+                "TOKENRADAR_WINDOWS_TOPIC": self.windows_topic,
+                "TOKENRADAR_DEAD_LETTER_TOPIC": self.dead_letter_topic,
+                "TOKENRADAR_USAGE_PARTITIONS": str(self.partitions),
+                "TOKENRADAR_DATA_DIR": str(self.data_dir),
+                "TOKENRADAR_WEB_PORT": str(self.web_port),
+                "TOKENRADAR_CHECKPOINT_INTERVAL_SECONDS": "0.5",
+                "TOKENRADAR_LOG_LEVEL": "INFO",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "tokenradar", *args],
+            env=self.env(),
+            cwd=REPO,
+            capture_output=True,
+            timeout=timeout,
+            check=True,
+        )
+
+    def start_worker(self, log_path: Path) -> subprocess.Popen[bytes]:
+        handle = log_path.open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tokenradar", "worker"],
+            env=self.env(),
+            cwd=REPO,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.workers.append(process)
+        return process
+
+    def stop_workers(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.workers:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def produce(self, messages: list[bytes], key: Callable[[bytes], bytes | None]) -> None:
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=20)
+        for message in messages:
+            producer.send(self.usage_topic, key=key(message), value=message)
+        producer.flush()
+        producer.close()
+
+    def consume(
+        self,
+        topic: str,
+        until: Callable[[list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]], bool],
+        timeout: float,
+        worker_log: Path | None = None,
+    ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
+        """Read ``topic`` from the start until ``until(records)`` holds; fail after ``timeout``."""
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=500,
+        )
+        deadline = time.monotonic() + timeout
+        records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
+        try:
+            assigned = False
+            while time.monotonic() < deadline:
+                if not assigned:
+                    partitions = consumer.partitions_for_topic(topic)
+                    if partitions:
+                        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+                        consumer.seek_to_beginning()
+                        assigned = True
+                    else:
+                        time.sleep(0.2)
+                        continue
+                for record in consumer:
+                    records.append((record.key, record.value, list(record.headers or [])))
+                if until(records):
+                    return records
+                for process in self.workers:
+                    if process.poll() not in (None, -signal.SIGKILL):
+                        tail = worker_log.read_text()[-3000:] if worker_log else ""
+                        pytest.fail(f"worker exited with {process.returncode}:\n{tail}")
+        finally:
+            consumer.close()
+        tail = worker_log.read_text()[-3000:] if worker_log else ""
+        pytest.fail(
+            f"{topic}: condition not met within {timeout} s ({len(records)} records)\n{tail}"
+        )
+
+
+@pytest.fixture
+def service(broker: str, tmp_path: Path) -> Iterator[Service]:
+    svc = Service(bootstrap=broker, data_dir=tmp_path / "state")
+    try:
+        yield svc
+    finally:
+        svc.stop_workers()

@@ -1,0 +1,5 @@
+"""``python -m tokenradar`` runs the command line."""
+
+from tokenradar.cli import main
+
+main()
