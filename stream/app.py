@@ -54,6 +54,9 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         # Acks wait for checkpoints; a rebalance must not wait for them.
         stream_wait_empty=False,
         broker_commit_interval=settings.checkpoint_interval_seconds,
+        # A worker that died must leave the group quickly so its replacement gets the partitions.
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 4),
         producer_max_request_size=max(1_048_576, settings.max_message_bytes + 4096),
         consumer_max_fetch_size=max(4_194_304, settings.max_message_bytes * 2),
     )
@@ -64,11 +67,13 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     alerts_topic = app.topic(settings.alerts_topic, partitions=partitions, **raw)
     windows_topic = app.topic(settings.windows_topic, partitions=partitions, **raw)
     dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=1, **raw)
-    raw_schema = faust.Schema(
-        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    # key_type/value_type bytes make Faust use the raw codec for the changelog and the store.
+    team_table = app.Table(
+        "team-state", default=None, partitions=partitions, key_type=bytes, value_type=bytes
     )
-    team_table = app.Table("team-state", default=None, partitions=partitions, schema=raw_schema)
-    meta_table = app.Table("partition-meta", default=None, partitions=partitions, schema=raw_schema)
+    meta_table = app.Table(
+        "partition-meta", default=None, partitions=partitions, key_type=bytes, value_type=bytes
+    )
     prices = load_prices(settings.prices_file) if settings.prices_file else DEFAULT_PRICES
     core = Core(
         core_config(settings),
@@ -105,7 +110,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
             await runtime.on_event(manual, event)
 
     @app.on_partitions_revoked.connect
-    async def on_revoked(sender: Any, *, revoked: set[TP], **kwargs: Any) -> None:
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         usage_name = usage_topic.get_topic_name()
         runtime.forget_partitions(tp.partition for tp in revoked if tp.topic == usage_name)
 

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     checkpoint_every_events: int = Field(
         20_000, ge=1, description="Checkpoint a partition after this many events at the latest."
     )
+    session_timeout_seconds: float = Field(
+        10.0, ge=6.0, description="How long a silent worker keeps its partitions."
+    )
     log_level: str = "INFO"
     log_format: str = Field("text", description="text or json")
 

@@ -6,16 +6,19 @@ tests fail, never skip, when it cannot be reached: a missing broker is a broken 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -135,6 +138,26 @@ class Service:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+    def health(self) -> dict[str, Any] | None:
+        """The worker's /health document, or None while it does not answer."""
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.web_port}/health", timeout=1
+            ) as response:
+                document: dict[str, Any] = json.load(response)
+                return document
+        except (OSError, ValueError):
+            return None
+
+    def wait_for_health(self, until: Callable[[dict[str, Any]], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            document = self.health()
+            if document is not None and until(document):
+                return
+            time.sleep(0.05)
+        pytest.fail(f"worker health never satisfied the condition; last: {self.health()}")
 
     def produce(self, messages: list[bytes], key: Callable[[bytes], bytes | None]) -> None:
         producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=20)
