@@ -109,7 +109,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         async for event in manual.events():
             await runtime.on_event(manual, event)
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stub is too narrow
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         usage_name = usage_topic.get_topic_name()
         runtime.forget_partitions(tp.partition for tp in revoked if tp.topic == usage_name)

@@ -281,20 +281,6 @@ def schemas(out_dir: Path, check: bool) -> None:
         sys.exit(1)
 
 
-def _register_optional_commands() -> None:
-    """Commands that live with their own packages."""
-    try:
-        from tokenradar.simulator.cli import simulate_command
-    except ImportError:
-        pass
-    else:
-        main.add_command(simulate_command, "simulate")
-    try:
-        from tokenradar.evaluation.cli import evaluate_command
-    except ImportError:
-        pass
-    else:
-        main.add_command(evaluate_command, "evaluate")
+from tokenradar.simulator.cli import simulate_command  # noqa: E402
 
-
-_register_optional_commands()
+main.add_command(simulate_command, "simulate")
