@@ -43,14 +43,15 @@ def parse_duration(text: str) -> float:
 def parse_incident(text: str) -> IncidentSpec:
     """``KIND[@OFFSET][:DURATION][,team=T][,user=U][,x=MAGNITUDE]``.
 
-    >>> parse_incident("user_runaway@6h20m:1h,x=30")
-    IncidentSpec(kind='user_runaway', at=22800.0, duration=3600.0, team=None, user=None, magnitude=30.0)
+    >>> spec = parse_incident("user_runaway@6h20m:1h,x=30")
+    >>> (spec.kind, spec.at, spec.duration, spec.magnitude)
+    ('user_runaway', 22800.0, 3600.0, 30.0)
     """
     head, *options = text.split(",")
     match = re.fullmatch(r"([a-z_]+)(?:@([0-9.smhdw]+))?(?::([0-9.smhdw]+))?", head)
     if match is None or match.group(1) not in INCIDENT_KINDS:
         raise click.BadParameter(
-            f"{text!r}: expected KIND[@OFFSET][:DURATION] with KIND one of {', '.join(INCIDENT_KINDS)}"
+            f"{text!r}: expected KIND[@OFFSET][:DURATION], KIND one of {', '.join(INCIDENT_KINDS)}"
         )
     kind, at, duration = match.groups()
     fields: dict[str, str] = {}

@@ -85,7 +85,7 @@ class Simulation:
         first_minute = int(self.start // MINUTE)
         if since is not None:
             first_minute = max(first_minute, int(since // MINUTE))
-        last_minute = int(math.ceil(self.end / MINUTE))
+        last_minute = math.ceil(self.end / MINUTE)
         for minute in range(first_minute, last_minute):
             yield from self.minute_events(minute)
 
@@ -180,13 +180,11 @@ class Simulation:
         switch_model = 0
         for active in self._active:
             incident = active.incident
-            if active.team_index != team.index or not incident.start <= t0 < incident.end:
-                if not (
-                    incident.kind == "slow_ramp"
-                    and active.team_index == team.index
-                    and t0 >= incident.start
-                ):
-                    continue
+            if active.team_index != team.index or t0 < incident.start:
+                continue
+            # A ramp's new level stays after the ramp; every other incident ends.
+            if t0 >= incident.end and incident.kind != "slow_ramp":
+                continue
             x = incident.magnitude
             u = active.user_index
             if incident.kind == "user_runaway" and u is not None:
@@ -378,7 +376,7 @@ def _confound(
         ]
     if kind == "onboarding":
         # The team grows by about 30% over a week: new people join on working days.
-        extra = max(1, int(round(len(team.users) * 0.3)))
+        extra = max(1, round(len(team.users) * 0.3))
         join_from = start + DAY * max(1, days // 3)
         joins = np.sort(join_from + rng.uniform(0, 7 * DAY, extra))
         team.users.extend(f"new{i}.{team.name}" for i in range(extra))
