@@ -1,0 +1,75 @@
+"""Simulated traffic with a runaway user raises a firing alert for that team within a minute."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from tests.integration.conftest import REPO, Service
+
+START = "2026-11-03T00:00:00Z"  # a Tuesday: the history covers a normal working night and morning
+
+
+def test_simulated_runaway_user_fires_an_alert_for_its_team_within_60_seconds(
+    service: Service, tmp_path: Path
+) -> None:
+    service.cli("topics")
+    log = tmp_path / "worker.log"
+    service.start_worker(log)
+    service.wait_for_health(lambda h: h["status"] == "ok", timeout=60)
+    simulate_log = tmp_path / "simulate.log"
+    started = time.monotonic()
+    simulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tokenradar",
+            "simulate",
+            "--to-kafka",
+            "--seed",
+            "11",
+            "--teams",
+            "8",
+            "--start",
+            START,
+            "--history",
+            "10h",
+            "--duration",
+            "14h",
+            "--speedup",
+            "600",
+            "--incident",
+            "user_runaway@10h5m:2h,x=30",
+        ],
+        env=service.env(),
+        cwd=REPO,
+        stdout=simulate_log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # The simulator prints the incident it injected before it sends anything.
+        deadline = time.monotonic() + 30
+        while "user_runaway" not in simulate_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        line = next(l for l in simulate_log.read_text().splitlines() if "user_runaway" in l)
+        team = line.split()[1]
+        records = service.consume(
+            service.alerts_topic,
+            until=lambda r: any(
+                orjson.loads(v)["team"] == team and orjson.loads(v)["status"] == "firing"
+                for _, v, _ in r
+            ),
+            timeout=60,
+            worker_log=log,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=30)
+    assert elapsed < 60, f"alert took {elapsed:.1f} s"
+    firing = [orjson.loads(v) for _, v, _ in records if orjson.loads(v)["team"] == team]
+    assert firing[0]["status"] == "firing"
