@@ -403,9 +403,7 @@ class TeamAlertLifecycle:
         version = state.get("v", 1)
         if version == 1:
             # Version 1 kept firing keys only: [kind, user, severity, metric, clean, last].
-            for key, (kind, user, severity, metric, clean, last) in state.get(
-                "firing", {}
-            ).items():
+            for key, (kind, user, severity, metric, clean, last) in state.get("firing", {}).items():
                 lifecycle._tracks[key] = _Track(
                     kind=kind, user=user, metric=metric, phase="firing", streak_start=0.0,
                     clean_windows=int(clean), severity=severity, last=dict(last),

@@ -35,14 +35,20 @@ class Alert(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: int = Field(default=ALERT_SCHEMA_VERSION, description="Version of this contract.")
+    schema_version: int = Field(
+        default=ALERT_SCHEMA_VERSION, description="Version of this contract."
+    )
     alert_id: str = Field(description="Deterministic id of this change: same events, same id.")
     dedup_key: str = Field(description="team:kind, or team:kind:user for user-level alerts.")
     status: AlertStatus
-    kind: str = Field(description="Incident class, e.g. team_surge, user_runaway, model_cost_shift.")
+    kind: str = Field(
+        description="Incident class, e.g. team_surge, user_runaway, model_cost_shift."
+    )
     severity: AlertSeverity
     team: str
-    user: str | None = Field(description="The user for user-level alerts, null for team-level ones.")
+    user: str | None = Field(
+        description="The user for user-level alerts, null for team-level ones."
+    )
     metric: str = Field(description="The measured quantity, e.g. total_tokens or cost_usd.")
     observed: float = Field(description="Observed value of the metric in the window.")
     expected: float = Field(description="What the detector expected for the window.")
@@ -64,7 +70,7 @@ class Alert(BaseModel):
 
 
 def dedup_key_for(team: str, kind: str, user: str | None) -> str:
-    """The grouping key of an alert's episodes: team × kind, × user for user-level alerts."""
+    """The grouping key of an alert's episodes: team and kind, plus user for user-level alerts."""
     return f"{team}:{kind}" if user is None else f"{team}:{kind}:{user}"
 
 

@@ -11,9 +11,7 @@ W = 60.0
 T0 = 1_793_577_600.0
 
 
-def finding(
-    kind: str = "team_surge", severity: str = "error", user: str | None = None
-) -> Finding:
+def finding(kind: str = "team_surge", severity: str = "error", user: str | None = None) -> Finding:
     return Finding(
         kind=kind,
         severity=severity,  # type: ignore[arg-type]
@@ -80,7 +78,8 @@ def test_escalation_notifies_but_deescalation_does_not() -> None:
     lc = TeamAlertLifecycle("search")
     sev = ["warning", "warning", "error", "warning", "error", "critical"]
     decisions = run(lc, [[finding(severity=s)] for s in sev])
-    assert statuses(decisions) == [[], ["firing:warning"], ["firing:error"], [], [], ["firing:critical"]]
+    expected = [[], ["firing:warning"], ["firing:error"], [], [], ["firing:critical"]]
+    assert statuses(decisions) == expected
     ids = [a.alert_id for d in decisions for a in d]
     assert len(set(ids)) == len(ids)
 
@@ -123,7 +122,8 @@ def test_a_gap_restarts_the_for_period() -> None:
 
 def test_user_level_keys_are_separate() -> None:
     lc = TeamAlertLifecycle("search")
-    decisions = run(lc, [[finding("user_runaway", user="ana"), finding("user_runaway", user="bo")]] * 2)
+    both = [finding("user_runaway", user="ana"), finding("user_runaway", user="bo")]
+    decisions = run(lc, [both, both])
     assert [a.dedup_key for a in decisions[1]] == [
         "search:user_runaway:ana",
         "search:user_runaway:bo",
