@@ -68,6 +68,7 @@ class QuietHours(BaseModel):
 
         Examples
         --------
+        >>> from datetime import UTC, datetime, time
         >>> q = QuietHours(start=time(22), end=time(7), timezone="UTC")
         >>> q.contains(datetime(2026, 1, 1, 23, 30, tzinfo=UTC).timestamp())
         True
