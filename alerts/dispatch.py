@@ -244,22 +244,25 @@ class OutboxRelay:
 
     def _due_lanes(self, now: float) -> dict[str, list[OutboxEntry]]:
         lanes: dict[str, list[OutboxEntry]] = defaultdict(list)
-        blocked: set[str] = set()
+        blocked: set[tuple[str, str]] = set()
         for entry in self.outbox.pending():
-            lane = entry.lane
-            if lane in blocked:
-                continue
-            # A lane is delivered in order: an entry that is not due holds back those after it.
-            if not entry.due(now) or len(lanes[lane]) >= self.max_batch:
-                blocked.add(lane)
+            lane, key = entry.lane, entry.alert.dedup_key
+            # Changes of one dedup_key are delivered in order: one that is not due (or does not
+            # fit in this batch) holds back the later changes of the same key.
+            if (lane, key) in blocked or not entry.due(now) or len(lanes[lane]) >= self.max_batch:
+                blocked.add((lane, key))
                 continue
             lanes[lane].append(entry)
         return {lane: entries for lane, entries in lanes.items() if entries}
 
     def next_due(self) -> float | None:
-        """The earliest wall-clock time at which some pending entry becomes due."""
-        times = [max(e.not_before, e.next_attempt_at) for e in self.outbox.pending()]
-        return min(times) if times else None
+        """The earliest wall-clock time at which some pending entry can be attempted."""
+        heads: dict[tuple[str, str], float] = {}
+        for entry in self.outbox.pending():
+            heads.setdefault(
+                (entry.lane, entry.alert.dedup_key), max(entry.not_before, entry.next_attempt_at)
+            )
+        return min(heads.values()) if heads else None
 
     async def run_once(self) -> RelayReport:
         """Deliver every lane that has due entries, lanes concurrently."""
@@ -322,17 +325,29 @@ class OutboxRelay:
             return
         report.failures.append(failure.reason)
         now = self.clock.now()
-        for entry in self.outbox.pending():
-            if entry.lane != entries[0].lane or entry.entry_id not in {e.entry_id for e in entries}:
-                continue
-            self._after_failure(entry, failure, now, report)
+        batch_ids = {e.entry_id for e in entries}
+        left = [e for e in self.outbox.pending() if e.entry_id in batch_ids]
+        if not left:
+            return
+        # One schedule for the whole batch, so entries grouped together stay together.
+        attempts = max(e.attempts for e in left) + 1
+        first = min(
+            (e.first_attempt_at for e in left if e.first_attempt_at is not None), default=now
+        )
+        next_at = self.policy.next_attempt_at(failure, attempts, first, now)
+        for entry in left:
+            self._after_failure(entry, failure, attempts, first, next_at, now, report)
 
     def _after_failure(
-        self, entry: OutboxEntry, failure: DeliveryFailure, now: float, report: RelayReport
+        self,
+        entry: OutboxEntry,
+        failure: DeliveryFailure,
+        attempts: int,
+        first: float,
+        next_at: float | None,
+        now: float,
+        report: RelayReport,
     ) -> None:
-        attempts = entry.attempts + 1
-        first = entry.first_attempt_at if entry.first_attempt_at is not None else now
-        next_at = self.policy.next_attempt_at(failure, attempts, first, now)
         if next_at is None:
             why = "permanent" if failure.kind is FailureKind.PERMANENT else "deadline passed"
             reason = f"{why}: {failure.reason}"

@@ -269,11 +269,24 @@ def thread_reply_text(alert: Alert, transition: Transition) -> str:
     )
 
 
+def key_digest(dedup_key: str) -> str:
+    """A short digest of a ``dedup_key``: identifies it in message metadata without repeating
+    user-controlled names there."""
+    return hashlib.blake2b(dedup_key.encode(), digest_size=8).hexdigest()
+
+
 def slack_metadata(delivery_id: str, dedup_keys: Sequence[str]) -> dict[str, Any]:
-    """Message metadata that lets a restarted worker find a message it may already have sent."""
+    """Message metadata that lets a restarted worker find a message it may already have sent.
+
+    ``delivery_id`` is an outbox entry id (alert id and target, no names); the keys the message
+    shows are listed as :func:`key_digest` values.
+    """
     return {
         "event_type": METADATA_EVENT_TYPE,
-        "event_payload": {"delivery_id": delivery_id, "dedup_keys": list(dedup_keys)},
+        "event_payload": {
+            "delivery_id": delivery_id,
+            "keys": [key_digest(key) for key in dedup_keys],
+        },
     }
 
 

@@ -28,6 +28,7 @@ from alerts.render import (
     METADATA_EVENT_TYPE,
     AlertView,
     Transition,
+    key_digest,
     slack_message,
     slack_metadata,
     thread_reply_text,
@@ -152,19 +153,19 @@ class SlackNotifier:
                 ),
             )
             channel, ts = str(response["channel"]), str(response["ts"])
-            covered = [e.alert.dedup_key for e in latest]
+            covered = [key_digest(e.alert.dedup_key) for e in latest]
         else:
             channel, ts, covered = posted
             log.info("found a message sent before an interrupted attempt; not posting again")
-        shown = [group for group in groups if group[-1].alert.dedup_key in covered]
-        missing = [group for group in groups if group[-1].alert.dedup_key not in covered]
+        shown = [group for group in groups if key_digest(group[-1].alert.dedup_key) in covered]
+        missing = [g for g in groups if key_digest(g[-1].alert.dedup_key) not in covered]
         self._remember(target, channel, ts, [g[-1] for g in shown], receipt)
         for group in shown:
             for entry in group:
                 receipt.done(entry)
         log.info(
             "slack message posted",
-            extra={"alerts": len(shown), "dedup_keys": covered, "lane": target.key},
+            extra={"alerts": len(shown), "lane": target.key},
         )
         if missing:
             cleared = [
@@ -279,7 +280,7 @@ class SlackNotifier:
     async def _find(
         self, channel: str, delivery_id: str, since: float, thread_ts: str | None
     ) -> tuple[str, str, list[str]] | None:
-        """The ``(channel, ts, dedup_keys)`` of a message carrying ``delivery_id``, if any.
+        """The ``(channel, ts, key digests)`` of a message carrying ``delivery_id``, if any.
 
         Raises a permanent failure when the history cannot be read: posting blind could
         duplicate the message.
@@ -323,7 +324,7 @@ class SlackNotifier:
                 and payload.get("delivery_id") == delivery_id
             ):
                 found_channel = str(response.get("channel") or channel)
-                return found_channel, str(message["ts"]), list(payload.get("dedup_keys") or [])
+                return found_channel, str(message["ts"]), list(payload.get("keys") or [])
         return None
 
     def _view(self, entry: OutboxEntry) -> AlertView:
