@@ -26,5 +26,7 @@ async def pagerduty() -> AsyncIterator[FakePagerDuty]:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0 + 3600)
+def clock(slack: FakeSlack) -> ManualClock:
+    manual = ManualClock(T0 + 3600)
+    slack.now = manual.now
+    return manual

@@ -15,6 +15,7 @@ answers 503 while it holds.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,7 +76,8 @@ class _FakeServer:
         raise NotImplementedError
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app())
+        # Do not wait for held answers (slow replies) when a test is over.
+        self._runner = web.AppRunner(self.app(), shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
@@ -123,7 +125,9 @@ class FakeSlack(_FakeServer):
         super().__init__()
         self.token = token
         self.messages: dict[str, SlackMessage] = {}
-        self._ts = 1_700_000_000_000_000
+        # Message timestamps follow this clock (tests on a manual clock set it to theirs).
+        self.now: Callable[[], float] = time.time
+        self._last_ts = 0.0
 
     @property
     def api_url(self) -> str:
@@ -150,11 +154,11 @@ class FakeSlack(_FakeServer):
         recorded = Recorded(method, request.method, body, dict(request.headers), raw)
         self.requests.append(recorded)
         reply = self._next_reply()
+        # A "process" reply does the work at once, whatever it answers and however late.
+        processed = self._apply(method, body) if reply is not None and reply.process else None
         if reply is not None and reply.delay:
             await asyncio.sleep(reply.delay)
         if reply is not None and reply.status is not None and reply.status != 200:
-            if reply.process:
-                self._apply(method, body)
             headers = {}
             if reply.retry_after is not None:
                 headers["Retry-After"] = str(int(reply.retry_after))
@@ -170,14 +174,14 @@ class FakeSlack(_FakeServer):
         if reply is not None and reply.error is not None:
             recorded.answered = 200
             return web.json_response({"ok": False, "error": reply.error})
-        result = self._apply(method, body)
+        result = processed if processed is not None else self._apply(method, body)
         recorded.answered = 200
         return web.json_response(result)
 
     def _apply(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         if method == "chat.postMessage":
-            self._ts += 100
-            ts = f"{self._ts / 1_000_000:.6f}"
+            self._last_ts = max(self.now(), self._last_ts + 0.0001)
+            ts = f"{self._last_ts:.6f}"
             channel = str(body["channel"])
             channel_id = channel if not channel.startswith("#") else f"C{channel[1:].upper()}"
             blocks = body.get("blocks") or []
