@@ -466,3 +466,29 @@ def build_delivery(
         max_batch=config.max_alerts_per_message * 5,
     )
     return AlertDelivery(dispatcher, relay, router, transport, wake)
+
+
+# ``replay --deliver`` raises a whole history in seconds; a short group window is enough to
+# group what one replayed window raised.
+REPLAY_GROUP_WAIT_SECONDS = 1.0
+
+
+async def deliver_alerts(
+    alerts: Iterable[Alert],
+    config: AlertingConfig,
+    *,
+    teams: TeamsFile | None = None,
+    console: Console | None = None,
+) -> RelayReport:
+    """Send ``alerts`` through the configured notifiers and wait until all are delivered.
+
+    For ``tokenradar replay --deliver``: trying templates and routing against a test workspace.
+    """
+    replay_config = config.model_copy(update={"group_wait_seconds": REPLAY_GROUP_WAIT_SECONDS})
+    delivery = build_delivery(replay_config, teams=teams, console=console)
+    try:
+        for alert in alerts:
+            delivery.accept(alert)
+        return await delivery.relay.drain()
+    finally:
+        await delivery.close()

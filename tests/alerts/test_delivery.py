@@ -247,3 +247,22 @@ async def test_slow_answer_within_the_timeout_is_fine(slack: FakeSlack, clock: M
     report = await delivery.relay.drain()
     assert report.failures == [] and len(slack.posts()) == 1
     await delivery.close()
+
+
+async def test_deliver_alerts_for_replay_prints_to_the_console_without_tokens() -> None:
+    import io
+
+    from rich.console import Console
+
+    from alerts.config import AlertingConfig
+    from alerts.dispatch import deliver_alerts
+
+    out = io.StringIO()
+    report = await deliver_alerts(
+        [make_alert(user="[bold]x"), make_alert("resolved", window=9)],
+        AlertingConfig(),
+        console=Console(file=out, width=200),
+    )
+    assert report.delivered == 2
+    printed = out.getvalue()
+    assert "ERROR" in printed and "RESOLVED" in printed and "user=[bold]x" in printed
