@@ -70,7 +70,7 @@ class Alert(BaseModel):
 
 
 def dedup_key_for(team: str, kind: str, user: str | None) -> str:
-    """The grouping key of an alert's episodes: team × kind, × user for user-level alerts."""
+    """The grouping key of an alert's episodes: team and kind, plus user for user-level alerts."""
     return f"{team}:{kind}" if user is None else f"{team}:{kind}:{user}"
 
 

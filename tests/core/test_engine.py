@@ -127,7 +127,7 @@ def test_replay_is_deterministic_and_independent_of_message_batching() -> None:
 
 
 def test_the_placeholder_detector_fires_for_the_runaway_user() -> None:
-    result = replay_messages(synthetic_messages(seed=3), CONFIG, EWZScoreFactory(), 3)
+    result = replay_messages(synthetic_messages(seed=3, minutes=480), CONFIG, EWZScoreFactory(), 3)
     firing = [a for a in result.alerts if a.status == "firing"]
     assert firing, "the injected 40x user must raise an alert"
     assert {a.team for a in firing} == {"team-3"}

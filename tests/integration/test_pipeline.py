@@ -109,7 +109,7 @@ def test_sigkilled_worker_resumes_without_losing_or_changing_a_window(
 
 
 def test_live_worker_and_replay_raise_the_same_alerts(service: Service, tmp_path: Path) -> None:
-    messages = synthetic_messages(seed=23, minutes=240, teams=6, step_seconds=1.0)
+    messages = synthetic_messages(seed=23, minutes=480, teams=6, step_seconds=1.0)
     expected = replay_messages(messages, CONFIG, EWZScoreFactory(), service.partitions)
     assert any(a.status == "firing" for a in expected.alerts)
     service.cli("topics")

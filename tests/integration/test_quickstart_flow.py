@@ -55,7 +55,7 @@ def test_simulated_runaway_user_fires_an_alert_for_its_team_within_60_seconds(
         deadline = time.monotonic() + 30
         while "user_runaway" not in simulate_log.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
-        line = next(l for l in simulate_log.read_text().splitlines() if "user_runaway" in l)
+        line = next(x for x in simulate_log.read_text().splitlines() if "user_runaway" in x)
         team = line.split()[1]
         records = service.consume(
             service.alerts_topic,
