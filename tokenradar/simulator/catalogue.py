@@ -55,7 +55,8 @@ BASE_MODEL_MIX: Final[dict[str, dict[str, float]]] = {
         "claude-sonnet-4": 0.50,
         "gpt-5": 0.30,
         "o4-reasoning": 0.08,
-        "claude-haiku-4": 0.12,
+        "claude-haiku-4": 0.10,
+        "gpt-5-mini": 0.02,
     },
     "batch": {
         "claude-haiku-4": 0.40,
@@ -63,6 +64,13 @@ BASE_MODEL_MIX: Final[dict[str, dict[str, float]]] = {
         "text-embed-3": 0.20,
     },
 }
+
+CHEAP_MODELS: Final[tuple[str, ...]] = ("gpt-5-mini", "claude-haiku-4")
+FRUGAL_TEAM_SHARE: Final[float] = 0.35
+"""Share of teams that run mostly on small models (product features, support tooling)."""
+FRUGAL_CHEAP_SHARE: Final[float] = 0.95
+"""Share of a frugal team's interactive requests that go to small models."""
+FRUGAL_AGENT_WEIGHT: Final[float] = 0.1
 
 BASE_TOOL_MIX: Final[dict[str, float]] = {
     "chat": 0.40,

@@ -79,7 +79,8 @@ def _format_time(epoch_seconds: float) -> str:
 def _print_plan(console: Console, simulation: Simulation, show_confounders: bool) -> None:
     organisation = simulation.organisation
     console.print(
-        f"[bold]Simulating[/bold] {len(organisation.teams)} teams, {len(organisation.users)} users, "
+        f"[bold]Simulating[/bold] {len(organisation.teams)} teams, "
+        f"{len(organisation.users)} users, "
         f"{_format_time(simulation.start_epoch)} to {_format_time(simulation.end_epoch)} UTC "
         f"(seed {simulation.config.seed})"
     )

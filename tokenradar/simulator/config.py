@@ -93,7 +93,7 @@ def format_duration(span: timedelta) -> str:
     >>> format_duration(timedelta(days=1, hours=2, minutes=30))
     '1d2h30m'
     """
-    remaining = int(round(span.total_seconds()))
+    remaining = round(span.total_seconds())
     if remaining == 0:
         return "0s"
     parts: list[str] = []

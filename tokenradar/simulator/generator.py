@@ -403,8 +403,8 @@ def generate(config: SimulationConfig) -> Simulation:
     >>> from datetime import timedelta
     >>> simulation = generate(SimulationConfig(seed=1, teams=3, duration=timedelta(hours=1)))
     >>> event = next(simulation.events())
-    >>> sorted(event)[:4]
-    ['event_id', 'input_tokens', 'model', 'output_tokens']
+    >>> {"event_id", "ts", "team", "user", "model", "tool"} <= set(event)
+    True
     """
     organisation_seed, plan_seed, traffic_seed = np.random.SeedSequence(config.seed).spawn(3)
     organisation_rng = np.random.default_rng(organisation_seed)

@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from tokenradar.pricing import DEFAULT_PRICES
 from tokenradar.simulator.catalogue import (
     AGENT_TOOL,
     EMBEDDING_MODEL,
@@ -263,6 +264,7 @@ class _Planner:
         self.model_overrides: list[ModelOverride] = []
         # Effects that need user positions are created once the organisation is final.
         self.deferred: list[Callable[[OrganisationTables], None]] = []
+        self._cost_ratio_cache: dict[str, dict[str, float]] = {}
 
     # --- times -----------------------------------------------------------------------------
 
@@ -389,18 +391,21 @@ class _Planner:
 
     def incident(self, spec: IncidentSpec) -> None:
         defaults = _INCIDENT_DEFAULTS[spec.kind]
-        team = self.choose_team(spec.team, spec.user)
+        magnitude = (
+            spec.magnitude
+            if spec.magnitude is not None
+            else float(self.rng.uniform(*defaults.magnitude))
+        )
+        if spec.kind == "model_switch" and spec.team is None and spec.user is None:
+            team = self.team_that_can_switch(magnitude)
+        else:
+            team = self.choose_team(spec.team, spec.user)
         duration = self.duration_minutes(
             None if spec.duration is None else spec.duration.total_seconds(),
             defaults.duration_hours,
         )
         at = None if spec.at is None else spec.at.total_seconds()
         first, end = self.place(spec.kind, team, at, duration)
-        magnitude = (
-            spec.magnitude
-            if spec.magnitude is not None
-            else float(self.rng.uniform(*defaults.magnitude))
-        )
         kind = spec.kind
         if kind == "user_runaway":
             user = self.choose_user(team, spec.user, first)
@@ -499,6 +504,19 @@ class _Planner:
             )
         )
 
+    def team_that_can_switch(self, magnitude: float) -> Team:
+        """A random team whose bill can grow by ``magnitude`` by switching models.
+
+        Teams on mid-tier models reach about 5-7x by moving to the frontier model; larger
+        factors need a team that runs mostly on small models.
+        """
+        candidates = [team for team in self.teams if team.appears_at is None]
+        feasible = [
+            team for team in candidates if max(self.cost_ratios(team).values()) >= magnitude
+        ]
+        pool = feasible or [max(candidates, key=lambda team: max(self.cost_ratios(team).values()))]
+        return pool[int(self.rng.integers(len(pool)))]
+
     def model_switch_plan(self, team: Team, magnitude: float) -> tuple[str, float, float]:
         """The model to switch to, the share of requests moved, and the cost factor reached.
 
@@ -514,6 +532,11 @@ class _Planner:
                 target = model
                 break
         ratio = ratios[target]
+        if ratio < magnitude:
+            logger.warning(
+                "a model switch can raise %s's cost only %.1fx, not %.1fx; labelling %.1fx",
+                team.name, ratio, magnitude, ratio,
+            )  # fmt: skip
         if ratio <= 1.0:
             return target, 1.0, ratio
         probability = float(min(1.0, (magnitude - 1.0) / (ratio - 1.0)))
@@ -521,13 +544,22 @@ class _Planner:
 
     def cost_ratios(self, team: Team, samples: int = 4000) -> dict[str, float]:
         """Cost per request on each model relative to the team's current mix, by simulation."""
+        cached = self._cost_ratio_cache.get(team.name)
+        if cached is None:
+            cached = self._estimate_cost_ratios(team, samples)
+            self._cost_ratio_cache[team.name] = cached
+        return cached
+
+    def _estimate_cost_ratios(self, team: Team, samples: int) -> dict[str, float]:
         variation = self.config.variation
         shapes = RequestShapes(
             variation.request_size_scale,
             variation.request_size_sigma_scale,
             variation.cache_hit_scale,
         )
-        rng = np.random.default_rng(self.rng.integers(2**63))
+        # Seeded by the team, not the planner's stream, so that asking about more teams does not
+        # move every later random choice.
+        rng = np.random.default_rng([self.config.seed, *team.name.encode("utf-8")])
         tool_names = list(team.tool_mix)
         tool_shares = np.array([team.tool_mix[name] for name in tool_names])
         tool_picks = rng.choice(len(tool_names), size=samples, p=tool_shares / tool_shares.sum())
@@ -545,7 +577,6 @@ class _Planner:
             np.full(samples, team.reports_cached_tokens),
             base_models != MODEL_INDEX[EMBEDDING_MODEL],
         )
-        from tokenradar.pricing import DEFAULT_PRICES
 
         def total_cost(models: npt.NDArray[np.intp]) -> float:
             cost = 0.0

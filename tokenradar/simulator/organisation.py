@@ -17,8 +17,12 @@ import numpy as np
 from tokenradar.simulator.catalogue import (
     BASE_MODEL_MIX,
     BASE_TOOL_MIX,
+    CHEAP_MODELS,
     EMBEDDING_MODEL,
     FIRST_NAMES,
+    FRUGAL_AGENT_WEIGHT,
+    FRUGAL_CHEAP_SHARE,
+    FRUGAL_TEAM_SHARE,
     INTERACTIVE_TOOLS,
     LAST_NAMES,
     TEAM_NAMES,
@@ -188,15 +192,14 @@ class OrganisationBuilder:
         rng = self._rng
         sizes = np.exp(rng.normal(np.log(8.0), 0.6, size=count))
         big_count = max(1, round(count / 10)) if count >= 5 else 0
-        big = rng.choice(count, size=big_count, replace=False) if big_count else []
-        for index in big:
-            sizes[index] = float(np.exp(rng.uniform(np.log(50), np.log(200))))
-        scaled = np.clip(np.rint(sizes * self._scale), 1, None)
-        small = np.ones(count, dtype=bool)
-        small[list(big)] = False
-        scaled[small] = np.clip(
-            scaled[small], min(3, scaled[small].max(initial=3)), 20 * self._scale
-        )
+        is_big = np.zeros(count, dtype=bool)
+        is_big[rng.choice(count, size=big_count, replace=False)] = True
+        sizes[is_big] = np.exp(rng.uniform(np.log(50), np.log(200), size=big_count))
+        scaled = np.maximum(np.rint(sizes * self._scale), 1.0)
+        # Small teams stay between 3 and 20 people (scaled), never below one person.
+        small_upper = max(1.0, round(20 * self._scale))
+        small_lower = min(3.0, small_upper)
+        scaled[~is_big] = np.clip(scaled[~is_big], small_lower, small_upper)
         return [int(size) for size in scaled]
 
     def team_name(self) -> str:
@@ -216,10 +219,20 @@ class OrganisationBuilder:
         offsets = [offset for offset, _ in _TIME_ZONES]
         weights = np.array([share for _, share in _TIME_ZONES])
         utc_offset = int(rng.choice(offsets, p=weights / weights.sum()))
-        model_mix = {
-            tool: _dirichlet_around(rng, BASE_MODEL_MIX[tool], concentration=12.0) for tool in TOOLS
-        }
-        tool_mix = _dirichlet_around(rng, BASE_TOOL_MIX, concentration=8.0)
+        # Frugal teams run mostly on small models and use few agents; switching one of them to a
+        # frontier model multiplies its bill by far more than it would for a team on mid-tier
+        # models, which is what makes large model-switch factors possible.
+        frugal = bool(rng.random() < FRUGAL_TEAM_SHARE)
+        model_mix = {}
+        for tool in TOOLS:
+            base = dict(BASE_MODEL_MIX[tool])
+            if frugal and tool != "batch":
+                base = _with_cheap_share(base, FRUGAL_CHEAP_SHARE)
+            model_mix[tool] = _dirichlet_around(rng, base, concentration=12.0)
+        tool_base = dict(BASE_TOOL_MIX)
+        if frugal:
+            tool_base["agent"] *= FRUGAL_AGENT_WEIGHT
+        tool_mix = _dirichlet_around(rng, tool_base, concentration=8.0)
         batch_job = None
         if with_batch_job:
             service_user = f"svc-{name}-nightly"
@@ -306,12 +319,27 @@ class OrganisationBuilder:
         return f"{base}{suffix}"
 
 
+def _with_cheap_share(base: Mapping[str, float], cheap_share: float) -> dict[str, float]:
+    """``base`` rescaled so that the small models together take ``cheap_share``."""
+    cheap_total = sum(share for model, share in base.items() if model in CHEAP_MODELS)
+    other_total = sum(share for model, share in base.items() if model not in CHEAP_MODELS)
+    if cheap_total == 0 or other_total == 0:
+        return dict(base)
+    return {
+        model: share * cheap_share / cheap_total
+        if model in CHEAP_MODELS
+        else share * (1.0 - cheap_share) / other_total
+        for model, share in base.items()
+    }
+
+
 def _dirichlet_around(
     rng: np.random.Generator, base: Mapping[str, float], concentration: float
 ) -> dict[str, float]:
     """Shares drawn around ``base`` (all keys kept, zero-share keys stay zero)."""
     names = list(base)
     weights = np.array([base[name] for name in names], dtype=float)
+    weights /= weights.sum()
     drawn = rng.dirichlet(weights * concentration)
     return {name: float(share) for name, share in zip(names, drawn, strict=True)}
 

@@ -190,8 +190,7 @@ def paced(
     clock = clock or SystemClock()
     started = clock.now()
     live_started: float | None = None
-    sent = 0
-    for event in events:
+    for sent, event in enumerate(events):
         due = started
         if pacing.live_from is not None:
             event_time = event_times(event)
@@ -210,7 +209,6 @@ def paced(
             clock.sleep(min(wait, _LONGEST_SLEEP_SECONDS))
         if should_stop():
             return
-        sent += 1
         yield event
 
 

@@ -78,7 +78,7 @@ class OrganisationTables:
     def cost(
         self, model: IntArray, input_tokens: IntArray, cached: IntArray, output: IntArray
     ) -> FloatArray:
-        """Cost in USD of requests, vectorised (same rule as :func:`tokenradar.pricing.cost_usd`)."""
+        """Cost in USD of requests, vectorised; the rule of :func:`tokenradar.pricing.cost_usd`."""
         uncached = input_tokens - cached
         return (
             uncached * self.price_input[model]
@@ -178,9 +178,11 @@ def sample_categorical(
     rng: np.random.Generator, cumulative_rows: FloatArray
 ) -> npt.NDArray[np.intp]:
     """One draw per row of a cumulative distribution matrix."""
-    draws = rng.random(cumulative_rows.shape[0])
+    draws = rng.random(size=(int(cumulative_rows.shape[0]),))
     chosen = (draws[:, None] >= cumulative_rows).sum(axis=1)
-    return np.minimum(chosen, cumulative_rows.shape[1] - 1)
+    # A draw can only reach the last column's total through rounding; keep it in range.
+    capped: npt.NDArray[np.intp] = np.minimum(chosen, cumulative_rows.shape[1] - 1).astype(np.intp)
+    return capped
 
 
 __all__ = ["MINUTES_PER_DAY", "OrganisationTables", "compile_tables", "sample_categorical"]
