@@ -344,6 +344,17 @@ class _Planner:
         candidates = [team for team in self.teams if team.appears_at is None]
         return candidates[int(self.rng.integers(len(candidates)))]
 
+    def team_in_main_region(self) -> Team:
+        """A random team in the time zone most teams are in (where a holiday matters most)."""
+        offsets = [team.utc_offset_minutes for team in self.teams if team.appears_at is None]
+        main_offset = max(set(offsets), key=offsets.count)
+        candidates = [
+            team
+            for team in self.teams
+            if team.appears_at is None and team.utc_offset_minutes == main_offset
+        ]
+        return candidates[int(self.rng.integers(len(candidates)))]
+
     def choose_user(
         self, team: Team, name: str | None, minute: int, avoid_night_owls: bool = False
     ) -> User:
@@ -672,7 +683,7 @@ class _Planner:
         label_kind = CONFOUNDER_PREFIX + kind
         at = None if spec.at is None else spec.at.total_seconds()
         if kind == "holiday":
-            team = self.choose_team(spec.team)
+            team = self.choose_team(spec.team) if spec.team else self.team_in_main_region()
             anchor = int(at // 60) if at is not None else self.place(kind, team, None, 1)[0]
             # The whole local day containing the anchor, for every team in that time zone.
             local = self.start_epoch_minute + anchor + team.utc_offset_minutes
