@@ -65,7 +65,7 @@ def test_simulate_to_kafka_reports_an_unreachable_broker() -> None:
             "1m",
             "--connect-timeout",
             "1s",
-        ],  # fmt: skip
+        ],
         env={"TOKENRADAR_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
     )
     assert result.exit_code != 0
