@@ -1,179 +1,192 @@
+"""Determinism, ordering, the event contract, cycles and nightly batch jobs."""
+
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from datetime import datetime
-from pathlib import Path
+import re
+from datetime import datetime, timedelta
+from itertools import islice
 
-import orjson
+import numpy as np
 import pytest
 
-from tokenradar.events import parse_event_time, parse_message
-from tokenradar.simulator import IncidentSpec, SimulationConfig, Variation, generate
-from tokenradar.simulator.sinks import labels_path, load_labels, paced, write_jsonl
+from tokenradar.pricing import cost_usd
+from tokenradar.simulator import Simulation, SimulationConfig, Variation, generate
+from tokenradar.simulator.catalogue import MODELS, TOOLS
 
-MONDAY = datetime.fromisoformat("2026-11-02T00:00:00+00:00")
-HOUR = 3600.0
+from .conftest import MONDAY, hourly_requests_by_team
 
-
-def config(**overrides: object) -> SimulationConfig:
-    base: dict[str, object] = {
-        "seed": 3,
-        "teams": 5,
-        "start": MONDAY,
-        "duration_seconds": 2 * 86_400,
-    }
-    base.update(overrides)
-    return SimulationConfig(**base)  # type: ignore[arg-type]
+RFC3339_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 @pytest.fixture(scope="module")
-def two_days() -> list[dict[str, object]]:
-    return list(generate(config()).events())
+def day() -> Simulation:
+    return generate(SimulationConfig(seed=11, teams=6, duration=timedelta(hours=30)))
 
 
-def test_same_seed_same_stream_and_any_minute_can_be_regenerated(
-    two_days: list[dict[str, object]],
-) -> None:
-    again = generate(config())
-    assert list(again.events()) == two_days
-    later = MONDAY.timestamp() + 30 * HOUR
-    assert list(again.events(since=later)) == [
-        e for e in two_days if parse_event_time(e["ts"]) >= later
-    ]
-    assert list(generate(config(seed=4)).events()) != two_days
+@pytest.fixture(scope="module")
+def week() -> Simulation:
+    return generate(SimulationConfig(seed=5, teams=8, duration=timedelta(days=7)))
 
 
-def test_events_are_in_event_time_order_and_honour_the_contract(
-    two_days: list[dict[str, object]],
-) -> None:
-    times = [parse_event_time(e["ts"]) for e in two_days]
-    assert times == sorted(times)
-    assert len({e["event_id"] for e in two_days}) == len(two_days)
-    for event in two_days[::97]:
-        parsed, rejected = parse_message(orjson.dumps(event))
-        assert rejected == [] and len(parsed) == 1
+def test_same_seed_gives_identical_events() -> None:
+    config = SimulationConfig(seed=3, teams=4, duration=timedelta(hours=8))
+    first = list(generate(config).events())
+    second = list(generate(config).events())
+    assert len(first) > 1000
+    assert first == second
 
 
-def test_nights_and_weekends_are_quiet_and_batch_jobs_run_every_night() -> None:
-    simulation = generate(
-        config(duration_seconds=7 * 86_400, seed=5, teams=3, variation=Variation(batch_share=0.5))
-    )
-    batch_nights: defaultdict[str, set[int]] = defaultdict(set)
-    by_day: Counter[int] = Counter()
-    for event in simulation.events():
-        ts = parse_event_time(event["ts"])
-        day = int((ts - MONDAY.timestamp()) // 86_400)
-        if str(event["user"]).startswith("svc-"):
-            batch_nights[str(event["team"])].add(day)
-        else:
-            by_day[day] += 1
-    assert by_day[5] + by_day[6] < 0.35 * (by_day[0] + by_day[1])  # Sat+Sun vs Mon+Tue
-    batch_teams = [t for t in simulation.organisation.teams if t.batch_user]
-    assert batch_teams, "seed 5 has a team with a nightly batch job"
-    for team in batch_teams:
-        assert batch_nights[team.name] >= set(range(1, 7))
+def test_events_can_be_iterated_twice(day: Simulation) -> None:
+    assert list(islice(day.events(), 500)) == list(islice(day.events(), 500))
 
 
-def working_hours_incident(kind: str, magnitude: float | None = None) -> IncidentSpec:
-    """An incident on Tuesday 10:00-14:00 in the biggest team's own time zone."""
-    team = max(generate(config()).organisation.teams, key=lambda t: len(t.users))
-    at = (24 + 10 - team.utc_offset_hours) * HOUR
-    return IncidentSpec(kind=kind, at=at, duration=4 * HOUR, team=team.name, magnitude=magnitude)
+def test_other_seed_gives_other_events() -> None:
+    base = SimulationConfig(seed=3, teams=4, duration=timedelta(hours=8))
+    other = SimulationConfig(seed=4, teams=4, duration=timedelta(hours=8))
+    assert list(islice(generate(base).events(), 200)) != list(islice(generate(other).events(), 200))
 
 
-@pytest.mark.parametrize(
-    ("kind", "factor"),
-    [("user_runaway", 20.0), ("team_surge", 5.0)],
-)
-def test_incidents_multiply_the_labelled_volume_and_leave_others_alone(
-    kind: str, factor: float
-) -> None:
-    spec = working_hours_incident(kind, magnitude=factor)
-    with_incident = generate(config(incidents=(spec,)))
-    [incident] = with_incident.incidents
-    baseline = generate(config())
+def test_events_are_in_event_time_order(day: Simulation) -> None:
+    stamps = [event["ts"] for event in day.events()]
+    # The fixed-width format sorts lexicographically in time order.
+    assert stamps == sorted(stamps)
+    assert stamps[0] >= "2026-11-02T00:00:00.000Z"
+    assert stamps[-1] < "2026-11-03T06:00:00.000Z"
 
-    def during(sim: object) -> list[dict[str, object]]:
-        events = []
-        for event in sim.events(since=incident.start):  # type: ignore[attr-defined]
-            if parse_event_time(event["ts"]) >= incident.end:
-                break
-            events.append(event)
-        return events
 
-    def volume(sim: object, *, target: bool) -> int:
-        total = 0
-        for event in during(sim):
-            matches = event["team"] == incident.team and (
-                incident.user is None or event["user"] == incident.user
+def test_events_follow_the_contract(day: Simulation) -> None:
+    event_ids: set[str] = set()
+    teams_with_cost: set[str] = set()
+    teams_without_cost: set[str] = set()
+    count = 0
+    for event in day.events():
+        count += 1
+        assert RFC3339_MILLIS.match(event["ts"]), event["ts"]
+        for field in ("team", "user", "model", "tool", "event_id"):
+            assert isinstance(event[field], str) and event[field]
+        for field in ("input_tokens", "output_tokens"):
+            assert isinstance(event[field], int) and event[field] >= 0
+        assert event["tool"] in TOOLS
+        assert event["model"] in MODELS
+        event_ids.add(event["event_id"])
+        if "cached_input_tokens" in event:
+            cached = event["cached_input_tokens"]
+            assert isinstance(cached, int) and 0 <= cached <= event["input_tokens"]
+        if "cost_usd" in event:
+            teams_with_cost.add(event["team"])
+            expected = cost_usd(
+                event["model"],
+                event["input_tokens"],
+                event.get("cached_input_tokens", 0),
+                event["output_tokens"],
             )
-            if matches == target:
-                total += int(event["input_tokens"]) + int(event["output_tokens"])
-        return total
-
-    ratio = volume(with_incident, target=True) / max(1, volume(baseline, target=True))
-    assert ratio > factor * 0.5
-
-    def other_teams(sim: object) -> list[object]:
-        return [e for e in during(sim) if e["team"] != incident.team]
-
-    assert other_teams(with_incident) == other_teams(baseline)
+            assert event["cost_usd"] == pytest.approx(expected, rel=1e-6, abs=1e-8)
+        else:
+            teams_without_cost.add(event["team"])
+        if event["model"] == "text-embed-3":
+            assert event["output_tokens"] == 0
+    assert len(event_ids) == count, "event ids must be unique"
+    # Some gateways report cost and some do not; never both for one team.
+    assert teams_with_cost and teams_without_cost
+    assert not teams_with_cost & teams_without_cost
 
 
-def test_model_switch_raises_cost_not_tokens() -> None:
-    from tokenradar.pricing import cost_usd
-
-    spec = working_hours_incident("model_switch")
-    switched = generate(config(incidents=(spec,)))
-    [incident] = switched.incidents
-    plain = generate(config())
-
-    def totals(sim: object) -> tuple[int, float]:
-        tokens, cost = 0, 0.0
-        for e in sim.events(since=incident.start):  # type: ignore[attr-defined]
-            if parse_event_time(e["ts"]) >= incident.end:
-                break
-            if e["team"] == incident.team:
-                tokens += int(e["input_tokens"]) + int(e["output_tokens"])
-                cost += cost_usd(
-                    str(e["model"]),
-                    int(e["input_tokens"]),
-                    int(e["cached_input_tokens"]),
-                    int(e["output_tokens"]),
-                )
-        return tokens, cost
-
-    tokens_after, cost_after = totals(switched)
-    tokens_before, cost_before = totals(plain)
-    assert tokens_after == tokens_before
-    assert cost_after > 3 * cost_before
+def test_a_week_of_a_mid_size_org_is_a_few_million_events_at_most() -> None:
+    simulation = generate(SimulationConfig(seed=1, teams=30, duration=timedelta(days=1)))
+    users = len(simulation.organisation.users)
+    assert 300 < users < 1500
+    weekday_events = sum(len(block) for block in simulation.event_blocks())
+    # A weekday is the busiest; a week is less than seven of them.
+    assert 100_000 < weekday_events * 7 < 5_000_000
 
 
-def test_jsonl_sink_round_trips_events_and_labels(tmp_path: Path) -> None:
-    spec = IncidentSpec(kind="runaway_agent", at=10 * HOUR, duration=0.5 * HOUR)
-    simulation = generate(
-        config(incidents=(spec,), duration_seconds=12 * HOUR, confounders=("holiday",))
+def test_team_sizes_are_heavy_tailed() -> None:
+    simulation = generate(SimulationConfig(seed=2, teams=30, duration=timedelta(hours=1)))
+    sizes = sorted(
+        sum(not user.service for user in simulation.organisation.members(team.name))
+        for team in simulation.organisation.teams
     )
-    path = tmp_path / "events.jsonl"
-    count = write_jsonl(simulation, path)
-    lines = path.read_bytes().splitlines()
-    assert len(lines) == count
-    assert [orjson.loads(line) for line in lines] == list(simulation.events())
-    assert load_labels(labels_path(path)) == simulation.incidents
+    assert sizes[-1] >= 50
+    assert sizes[len(sizes) // 2] <= 20
+    assert sizes[0] >= 3
 
 
-def test_paced_sends_history_at_once_then_follows_event_time() -> None:
-    now = [0.0]
-    slept: list[float] = []
+def test_nights_are_quieter_than_days_and_weekends_than_weekdays(week: Simulation) -> None:
+    hourly = hourly_requests_by_team(week)
+    day_total = night_total = weekday_total = weekend_total = 0.0
+    for team in week.organisation.teams:
+        if team.batch_job is not None:
+            continue
+        # Index hours by the team's local time.
+        shift = team.utc_offset_minutes // 60
+        counts = np.roll(hourly[team.name], shift)[24:-24]
+        local_hours = np.arange(24, 24 + len(counts)) % 24
+        local_days = (np.arange(24, 24 + len(counts)) // 24) % 7
+        weekdays = local_days < 5
+        day_total += counts[weekdays & (local_hours >= 10) & (local_hours < 16)].mean()
+        night_total += counts[weekdays & (local_hours >= 1) & (local_hours < 5)].mean()
+        weekday_total += counts[weekdays].mean()
+        weekend_total += counts[~weekdays].mean()
+    assert night_total < 0.2 * day_total
+    assert weekend_total < 0.4 * weekday_total
 
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
 
-    t0 = MONDAY.timestamp()
-    events = [{"ts": t0 + t} for t in (100.0, 200.0, 1000.0, 1060.0, 1120.0)]
-    out = list(
-        paced(events, live_from=t0 + 1000.0, speedup=60.0, clock=lambda: now[0], sleep=sleep)
+def test_nightly_batch_jobs_run_every_night(week: Simulation) -> None:
+    runs = [label for label in week.confounders if label.kind == "confounder:nightly_batch"]
+    jobs = [team.batch_job for team in week.organisation.teams if team.batch_job is not None]
+    assert jobs, "the default organisation has batch jobs"
+    for job in jobs:
+        job_runs = [run for run in runs if run.user == job.user]
+        # Seven nights, give or take one clipped at either end.
+        assert 7 <= len(job_runs) <= 8
+    service_index = {week.user_names.index(job.user): job for job in jobs}
+    per_run: dict[tuple[str, float], int] = {}
+    outside = 0
+    for block in week.event_blocks():
+        seconds = block.ts_ms / 1000.0
+        for index, job in service_index.items():
+            mine = seconds[block.user == index]
+            inside = np.zeros(mine.shape, dtype=bool)
+            for run in runs:
+                if run.user == job.user:
+                    in_run = (mine >= run.start) & (mine < run.end)
+                    per_run[(job.user, run.start)] = per_run.get((job.user, run.start), 0) + int(
+                        in_run.sum()
+                    )
+                    inside |= in_run
+            outside += int((~inside).sum())
+    assert outside == 0
+    for run in runs:
+        minutes = (run.end - run.start) / 60
+        if minutes >= 10:
+            expected = run.magnitude * minutes
+            assert 0.7 * expected < per_run[(run.user or "", run.start)] < 1.3 * expected
+
+
+def test_variation_changes_the_traffic() -> None:
+    base = SimulationConfig(seed=8, teams=5, duration=timedelta(hours=12))
+    varied = SimulationConfig(
+        seed=8,
+        teams=5,
+        duration=timedelta(hours=12),
+        variation=Variation(request_size_scale=3.0),
     )
-    assert out == events
-    assert slept == pytest.approx([1.0, 1.0])
+
+    def mean_input(config: SimulationConfig) -> float:
+        blocks = list(generate(config).event_blocks())
+        return float(np.concatenate([block.input_tokens for block in blocks]).mean())
+
+    assert mean_input(varied) > 2.0 * mean_input(base)
+
+
+def test_randomised_variations_are_valid_and_differ() -> None:
+    variations = {Variation.randomised(seed) for seed in range(20)}
+    assert len(variations) == 20
+    assert Variation.randomised(3, spread=0.0) == Variation()
+
+
+def test_start_must_be_on_a_whole_minute() -> None:
+    with pytest.raises(ValueError, match="whole minute"):
+        SimulationConfig(start=MONDAY.replace(second=30))
+    with pytest.raises(ValueError, match="timezone"):
+        SimulationConfig(start=datetime(2026, 11, 2))

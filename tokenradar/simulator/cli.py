@@ -1,203 +1,363 @@
-"""``tokenradar simulate``: realistic usage traffic to Kafka or to a file."""
+"""``tokenradar simulate``: simulated usage traffic into a JSONL file or a Kafka topic."""
 
 from __future__ import annotations
 
-import re
-import time
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from rich.console import Console
 
-from tokenradar.simulator.generator import generate
-from tokenradar.simulator.organisation import (
-    CONFOUNDER_KINDS,
-    INCIDENT_KINDS,
+from tokenradar.simulator.config import (
+    DEFAULT_START,
+    ConfounderSpec,
     IncidentSpec,
     SimulationConfig,
     Variation,
+    format_duration,
+    parse_confounder_spec,
+    parse_duration,
+    parse_incident_spec,
+    parse_time,
+)
+from tokenradar.simulator.generator import Simulation, generate
+from tokenradar.simulator.sinks import (
+    DEFAULT_TOPIC,
+    KafkaSink,
+    Pacing,
+    SendSummary,
+    event_time_of,
+    labels_path_for,
+    paced,
+    write_jsonl,
+    write_labels,
 )
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-DEFAULT_FILE_START = "2026-11-02T00:00:00Z"
+logger = logging.getLogger(__name__)
+
+BOOTSTRAP_ENV = "TOKENRADAR_KAFKA_BOOTSTRAP"
+DEFAULT_BOOTSTRAP = "localhost:9092"
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in ``1h30m``, ``2d``, ``45s`` or a plain number of seconds.
+class _DurationType(click.ParamType):
+    name = "duration"
 
-    >>> parse_duration("1h30m"), parse_duration("90")
-    (5400.0, 90.0)
-    """
-    text = text.strip()
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+DURATION = _DurationType()
+
+
+def _incidents(texts: tuple[str, ...]) -> tuple[IncidentSpec, ...]:
     try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise click.BadParameter(f"{text!r} is not a duration like 90s, 20m, 1h30m, 2d")
-    return float(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+        return tuple(parse_incident_spec(text) for text in texts)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--incident") from error
 
 
-def parse_incident(text: str) -> IncidentSpec:
-    """``KIND[@OFFSET][:DURATION][,team=T][,user=U][,x=MAGNITUDE]``.
+def _confounders(texts: tuple[str, ...]) -> tuple[ConfounderSpec, ...]:
+    try:
+        return tuple(parse_confounder_spec(text) for text in texts)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--confounder") from error
 
-    >>> spec = parse_incident("user_runaway@6h20m:1h,x=30")
-    >>> (spec.kind, spec.at, spec.duration, spec.magnitude)
-    ('user_runaway', 22800.0, 3600.0, 30.0)
-    """
-    head, *options = text.split(",")
-    match = re.fullmatch(r"([a-z_]+)(?:@([0-9.smhdw]+))?(?::([0-9.smhdw]+))?", head)
-    if match is None or match.group(1) not in INCIDENT_KINDS:
-        raise click.BadParameter(
-            f"{text!r}: expected KIND[@OFFSET][:DURATION], KIND one of {', '.join(INCIDENT_KINDS)}"
-        )
-    kind, at, duration = match.groups()
-    fields: dict[str, str] = {}
-    for option in options:
-        key, _, value = option.partition("=")
-        if key not in {"team", "user", "x"} or not value:
-            raise click.BadParameter(f"{text!r}: unknown option {option!r} (team=, user=, x=)")
-        fields[key] = value
-    return IncidentSpec(
-        kind=kind,
-        at=parse_duration(at) if at else 3600.0,
-        duration=parse_duration(duration) if duration else 3600.0,
-        team=fields.get("team"),
-        user=fields.get("user"),
-        magnitude=float(fields["x"]) if "x" in fields else None,
+
+def _format_time(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _print_plan(console: Console, simulation: Simulation, show_confounders: bool) -> None:
+    organisation = simulation.organisation
+    console.print(
+        f"[bold]Simulating[/bold] {len(organisation.teams)} teams, "
+        f"{len(organisation.users)} users, "
+        f"{_format_time(simulation.start_epoch)} to {_format_time(simulation.end_epoch)} UTC "
+        f"(seed {simulation.config.seed})"
     )
+    labels = simulation.incidents if show_confounders else simulation.true_incidents
+    if not labels:
+        console.print("No incidents injected.")
+        return
+    title = (
+        "Injected incidents and confounders"
+        if show_confounders
+        else "Injected incidents (what should fire)"
+    )
+    console.print(f"[bold]{title}[/bold]")
+    rows = [("kind", "team", "user", "start (UTC)", "end (UTC)", "magnitude")]
+    for label in labels:
+        rows.append(
+            (
+                label.kind,
+                label.team,
+                label.user or "-",
+                _format_time(label.start),
+                _format_time(label.end),
+                f"{label.magnitude:.3g}",
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        # Plain aligned text rather than a table widget: it must survive narrow terminals and
+        # log files without truncating user names.
+        console.print(
+            "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    hidden = len(simulation.confounders)
+    if hidden and not show_confounders:
+        console.print(
+            f"plus {hidden} confounder labels (nightly batch runs, holidays, ...); "
+            "--show-confounders lists them"
+        )
+
+
+def _print_summary(console: Console, summary: SendSummary, where: str) -> None:
+    state = "interrupted after" if summary.interrupted else "sent"
+    console.print(
+        f"{state} {summary.events:,} events to {where} in {summary.seconds:.1f}s "
+        f"({summary.events_per_second:,.0f} events/s)"
+    )
+    if summary.failed:
+        console.print(f"[red]{summary.failed:,} events were not acknowledged by the broker[/red]")
 
 
 @click.command(name="simulate")
 @click.option(
-    "--to-file", type=click.Path(dir_okay=False, path_type=Path), help="Write JSONL here."
+    "--to-file",
+    "to_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write events as JSONL to this file (labels go to FILE.labels.json).",
 )
-@click.option("--to-kafka", is_flag=True, help="Send to the usage topic.")
-@click.option("--bootstrap", default=None, help="Kafka bootstrap servers (default: settings).")
-@click.option("--topic", default=None, help="Usage topic (default: settings).")
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--teams", type=int, default=12, show_default=True)
-@click.option("--users-scale", type=float, default=1.0, show_default=True, help="Team size factor.")
-@click.option("--rate-scale", type=float, default=1.0, show_default=True, help="Requests factor.")
-@click.option("--duration", default="1d", show_default=True, help="Event time to simulate.")
-@click.option("--start", default=None, help="Event time of the first event (RFC 3339).")
+@click.option("--to-kafka", is_flag=True, help="Send events to Kafka.")
+@click.option(
+    "--bootstrap",
+    envvar=BOOTSTRAP_ENV,
+    default=DEFAULT_BOOTSTRAP,
+    show_default=True,
+    help=f"Kafka bootstrap servers (default from ${BOOTSTRAP_ENV}).",
+)
+@click.option("--topic", default=DEFAULT_TOPIC, show_default=True, help="Kafka topic.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--teams", type=click.IntRange(min=1), default=12, show_default=True, help="Number of teams."
+)
+@click.option(
+    "--team-size-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Multiplier on team sizes.",
+)
+@click.option(
+    "--rate-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Multiplier on every request rate.",
+)
+@click.option(
+    "--duration",
+    type=DURATION,
+    default=None,
+    help="Simulated span (e.g. 2h, 3d); for Kafka the live part after the history. "
+    "Default: 1d for files, 1h for Kafka.",
+)
 @click.option(
     "--history",
-    default="0",
-    help="Kafka: this much event time is sent at once before live pacing starts.",
+    type=DURATION,
+    default="1d",
+    show_default=True,
+    help="Kafka: past traffic sent as fast as possible, ending now.",
 )
-@click.option("--speedup", type=float, default=60.0, show_default=True, help="Live pace factor.")
-@click.option("--rate", type=float, default=None, help="At most this many events per second.")
+@click.option(
+    "--speedup",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Kafka: event-time seconds per wall-clock second, live.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Kafka: cap on events sent per second.",
+)
+@click.option(
+    "--start",
+    default=None,
+    help="Event time of the start (ISO 8601). Default: 2026-11-02T00:00:00Z for "
+    "files, now minus --history for Kafka.",
+)
 @click.option(
     "--incident",
-    "incidents",
+    "incident_texts",
     multiple=True,
-    help="KIND[@OFFSET][:DURATION][,team=T][,user=U][,x=MAGNITUDE]; repeatable. "
-    f"Kinds: {', '.join(INCIDENT_KINDS)}.",
+    metavar="KIND[@OFFSET][:DURATION][,team=..][,user=..][,x=MAGNITUDE]",
+    help="Inject an incident (repeatable). Kinds: user_runaway, runaway_agent, "
+    "team_surge, model_switch, slow_ramp, off_hours_loop.",
 )
 @click.option(
     "--confounder",
-    "confounders",
+    "confounder_texts",
     multiple=True,
-    type=click.Choice(CONFOUNDER_KINDS),
-    help="Normal events that look odd; repeatable.",
+    metavar="KIND[@OFFSET][:DURATION][,team=..][,user=..]",
+    help="Inject a confounder (repeatable). Kinds: holiday, onboarding, new_team, "
+    "first_busy_morning, model_trial.",
 )
+@click.option("--no-batch-jobs", is_flag=True, help="No nightly batch jobs.")
+@click.option(
+    "--variation-seed",
+    type=int,
+    default=None,
+    help="Randomise the generator's own behaviour (cycles, noise, sizes) with this seed.",
+)
+@click.option(
+    "--labels",
+    "labels_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Kafka: also write the labels to this file.",
+)
+@click.option(
+    "--linger-ms",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Kafka producer linger.",
+)
+@click.option(
+    "--connect-timeout",
+    type=DURATION,
+    default="30s",
+    show_default=True,
+    help="Kafka: how long to wait for the first broker connection.",
+)
+@click.option(
+    "--compression",
+    type=click.Choice(["none", "gzip"]),
+    default="none",
+    show_default=True,
+    help="Kafka compression.",
+)
+@click.option("--show-confounders", is_flag=True, help="List confounder labels too.")
 def simulate_command(
     to_file: Path | None,
     to_kafka: bool,
-    bootstrap: str | None,
-    topic: str | None,
+    bootstrap: str,
+    topic: str,
     seed: int,
     teams: int,
-    users_scale: float,
+    team_size_scale: float,
     rate_scale: float,
-    duration: str,
-    start: str | None,
-    history: str,
+    duration: timedelta | None,
+    history: timedelta,
     speedup: float,
     rate: float | None,
-    incidents: tuple[str, ...],
-    confounders: tuple[str, ...],
+    start: str | None,
+    incident_texts: tuple[str, ...],
+    confounder_texts: tuple[str, ...],
+    no_batch_jobs: bool,
+    variation_seed: int | None,
+    labels_file: Path | None,
+    linger_ms: int,
+    connect_timeout: timedelta,
+    compression: str,
+    show_confounders: bool,
 ) -> None:
-    """Simulate an organisation's AI usage, with incidents injected."""
-    if bool(to_file) == bool(to_kafka):
-        raise click.UsageError("choose one of --to-file PATH or --to-kafka")
-    history_seconds = parse_duration(history)
-    if start is not None:
-        first = datetime.fromisoformat(start)
-        if first.tzinfo is None:
-            raise click.BadParameter("--start needs a time zone offset, e.g. Z")
-    elif to_file:
-        first = datetime.fromisoformat(DEFAULT_FILE_START)
+    """Generate realistic, labelled AI usage traffic with injected incidents.
+
+    \b
+    Examples:
+      tokenradar simulate --to-file out/week.jsonl --teams 30 --duration 7d \\
+          --incident user_runaway@2d:1d,x=20 --incident team_surge@3d9h:3h
+      tokenradar simulate --to-kafka --history 1d --duration 2h --speedup 30 \\
+          --incident runaway_agent@1d30m:20m
+    """
+    if (to_file is None) == (not to_kafka):
+        raise click.UsageError("choose exactly one of --to-file PATH or --to-kafka")
+    console = Console()
+    if to_kafka:
+        live_span = duration if duration is not None else timedelta(hours=1)
+        if start is None:
+            now = datetime.now(UTC).replace(second=0, microsecond=0)
+            start_time = now - history
+        else:
+            start_time = parse_time(start)
+        total = history + live_span
     else:
-        first = datetime.fromtimestamp(time.time() - history_seconds, tz=UTC)
+        total = duration if duration is not None else timedelta(days=1)
+        start_time = parse_time(start) if start is not None else DEFAULT_START
+    if start_time.second or start_time.microsecond:
+        start_time = start_time.replace(second=0, microsecond=0)
     config = SimulationConfig(
         seed=seed,
         teams=teams,
-        start=first,
-        duration_seconds=parse_duration(duration),
-        incidents=tuple(parse_incident(text) for text in incidents),
-        confounders=confounders,
-        variation=Variation(rate_scale=rate_scale),
-        users_per_team_scale=users_scale,
+        users_per_team_scale=team_size_scale,
+        start=start_time,
+        duration=total,
+        rate_scale=rate_scale,
+        incidents=_incidents(incident_texts),
+        confounders=_confounders(confounder_texts),
+        nightly_batches=not no_batch_jobs,
+        variation=Variation() if variation_seed is None else Variation.randomised(variation_seed),
     )
-    simulation = generate(config)
-    people = sum(len(t.users) for t in simulation.organisation.teams)
-    click.echo(
-        f"simulating {len(simulation.organisation.teams)} teams, {people} people, "
-        f"from {first.isoformat()} for {duration} (seed {seed})",
-        err=True,
-    )
-    for incident in simulation.incidents:
-        who = incident.team + (f" / {incident.user}" if incident.user else "")
-        click.echo(
-            f"  {incident.kind:32} {who:40} {_fmt(incident.start)} -> {_fmt(incident.end)}"
-            + (f"  x{incident.magnitude:g}" if incident.magnitude else ""),
-            err=True,
-        )
-    started = time.perf_counter()
-    if to_file is not None:
-        from tokenradar.simulator.sinks import write_jsonl
+    try:
+        simulation = generate(config)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    _print_plan(console, simulation, show_confounders)
 
-        count = write_jsonl(simulation, to_file)
-        elapsed = time.perf_counter() - started
-        click.echo(f"wrote {count:,} events to {to_file} in {elapsed:.1f} s", err=True)
+    if to_file is not None:
+        to_file.parent.mkdir(parents=True, exist_ok=True)
+        with console.status("writing events...") as status:
+            summary = write_jsonl(
+                simulation,
+                to_file,
+                progress=lambda count: status.update(f"writing events... {count:,}"),
+            )
+        console.print(f"labels: {labels_path_for(to_file)}")
+        _print_summary(console, summary, str(to_file))
         return
 
-    from tokenradar.kafka_admin import ensure_topics
-    from tokenradar.settings import Settings
-    from tokenradar.simulator.sinks import KafkaSink, paced
-
-    overrides: dict[str, object] = {}
-    if bootstrap:
-        overrides["kafka_bootstrap"] = bootstrap
-    if topic:
-        overrides["usage_topic"] = topic
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    ensure_topics(settings)
-    live_from = first.timestamp() + history_seconds
-    sink = KafkaSink(settings.bootstrap_servers, settings.usage_topic)
-    last_report = time.monotonic()
-    try:
-        for event in paced(simulation.events(), live_from, speedup, rate):
-            sink.send(event)
-            now = time.monotonic()
-            if now - last_report >= 10:
-                last_report = now
-                click.echo(f"  sent {sink.sent:,} events; event time {event['ts']}", err=True)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sink.close()
-    elapsed = time.perf_counter() - started
-    click.echo(
-        f"sent {sink.sent:,} events to {settings.usage_topic} in {elapsed:.1f} s "
-        f"({sink.sent / max(elapsed, 1e-9):,.0f}/s)",
-        err=True,
+    if labels_file is not None:
+        labels_file.parent.mkdir(parents=True, exist_ok=True)
+        write_labels(simulation, labels_file)
+        console.print(f"labels: {labels_file}")
+    live_from = config.start_epoch + history.total_seconds()
+    console.print(
+        f"sending {format_duration(history)} of history, then {format_duration(total - history)} "
+        f"live at {speedup:g}x to {topic} on {bootstrap} (Ctrl-C stops)"
     )
+    try:
+        sink = KafkaSink(
+            bootstrap,
+            topic=topic,
+            linger_ms=linger_ms,
+            compression_type=None if compression == "none" else compression,
+            connect_timeout_ms=int(connect_timeout.total_seconds() * 1000),
+        )
+    except Exception as error:  # kafka-python raises NoBrokersAvailable and friends
+        raise click.ClickException(f"cannot connect to Kafka at {bootstrap}: {error}") from error
+    pacing = Pacing(live_from=live_from, speedup=speedup, max_events_per_second=rate)
+    summary = sink.send_all(
+        paced(simulation.events(), event_time_of, pacing),
+        progress=lambda count: console.print(f"  {count:,} events sent"),
+    )
+    _print_summary(console, summary, f"{topic} on {bootstrap}")
+    if summary.failed:
+        raise SystemExit(1)
 
 
-def _fmt(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%a %Y-%m-%d %H:%M")
+__all__ = ["simulate_command"]

@@ -1,430 +1,424 @@
-"""Minute-by-minute generation of usage events, with incidents and confounders injected.
+"""The traffic generator: minutes of the whole organisation at a time, vectorised with numpy.
 
-Each simulated minute draws, per team and user, a Poisson number of requests whose rate follows
-the person's habits (working hours in the team's time zone, quiet weekends, Monday ramps, daily
-wobble, slow growth), then adds nightly batch jobs and whatever the configuration injects. Events
-come out in event-time order. Random draws for a minute come from a generator seeded by
-``(seed, minute)``, so a stream is the same whether it is generated whole or from the middle.
+For each block of minutes the generator computes every user's expected requests per minute
+(peak activity x weekly profile in local time x growth x day-to-day and hour-to-hour noise x
+incident effects), draws Poisson counts, and then draws the requests' timestamps, tools, models
+and token counts as arrays. Events come out sorted by event time; only one block is in memory.
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
+import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
-from tokenradar.pricing import DEFAULT_PRICES, cost_usd
-from tokenradar.simulator.organisation import (
-    EXPENSIVE_MODELS,
-    INCIDENT_KINDS,
+from tokenradar.simulator.catalogue import (
+    AGENT_TOOL,
+    EMBEDDING_MODEL,
+    MODEL_INDEX,
     MODELS,
-    TOOL_CACHED_SHARE,
-    TOOL_INPUT_MEDIAN,
-    TOOL_OUTPUT_MEDIAN,
     TOOLS,
-    Incident,
-    IncidentSpec,
+    RequestShapes,
+)
+from tokenradar.simulator.config import SimulationConfig
+from tokenradar.simulator.incidents import Incident, Plan, make_plan
+from tokenradar.simulator.organisation import (
     Organisation,
-    SimulationConfig,
-    Team,
+    OrganisationBuilder,
     build_organisation,
+    extend_organisation,
+)
+from tokenradar.simulator.rhythm import MINUTES_PER_DAY, local_weekday_and_minute
+from tokenradar.simulator.tables import sample_categorical
+
+logger = logging.getLogger(__name__)
+
+BLOCK_MINUTES: Final[int] = 15
+"""Minutes generated at once; a divisor of a day so that blocks never straddle a day."""
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# "SS.mmmZ" for every millisecond of a minute, so that formatting a timestamp is two lookups.
+_SECOND_SUFFIXES: Final[tuple[str, ...]] = tuple(
+    f"{millisecond // 1000:02d}.{millisecond % 1000:03d}Z" for millisecond in range(60_000)
 )
 
-MINUTE = 60.0
-DAY = 86_400.0
-DEFAULT_MAGNITUDE = {
-    "user_runaway": 25.0,
-    "runaway_agent": 30.0,  # requests per minute with 100k-200k token contexts
-    "team_surge": 5.0,
-    "model_switch": 10.0,
-    "slow_ramp": 4.0,
-    "off_hours_loop": 30.0,
-}
-CHEAP_MODELS = ("claude-haiku-4", "gpt-5-mini")
-_TOOL_INDEX = {tool: i for i, tool in enumerate(TOOLS)}
-_INPUT_MEDIAN = np.array([TOOL_INPUT_MEDIAN[t] for t in TOOLS], dtype=float)
-_OUTPUT_MEDIAN = np.array([TOOL_OUTPUT_MEDIAN[t] for t in TOOLS], dtype=float)
-_CACHED_SHARE = np.array([TOOL_CACHED_SHARE[t] for t in TOOLS], dtype=float)
+
+@dataclass(frozen=True, eq=False)
+class EventBlock:
+    """A block of events as columns, sorted by event time.
+
+    ``ts_ms`` is epoch milliseconds; ``user``, ``team``, ``tool`` and ``model`` are indices into
+    the simulation's ``user_names``, ``team_names``, :data:`TOOLS` and :data:`MODELS`. ``cost_usd``
+    is always computed; whether an event *reports* it depends on its team's gateway.
+    """
+
+    first_minute: int
+    """Minute of the block's start, relative to the simulation start."""
+    ts_ms: IntArray
+    user: IntArray
+    team: IntArray
+    tool: IntArray
+    model: IntArray
+    input_tokens: IntArray
+    cached_input_tokens: IntArray
+    output_tokens: IntArray
+    cost_usd: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.ts_ms.shape[0])
 
 
-@dataclass(slots=True)
-class _Active:
-    """An incident resolved to a team (and user) and absolute times."""
-
-    incident: Incident
-    team_index: int
-    user_index: int | None
-    ramp_seconds: float = 0.0
-
-
-@dataclass(slots=True)
 class Simulation:
-    """A generated stream: its organisation, its ground truth and its events."""
+    """A planned run: the organisation, the ground-truth labels and a way to stream the events.
 
-    config: SimulationConfig
-    organisation: Organisation
-    incidents: list[Incident]
-    _active: list[_Active] = field(default_factory=list)
-    _holidays: set[tuple[int, str]] = field(default_factory=set)
-    _first_busy: dict[tuple[int, int], float] = field(default_factory=dict)
+    Create it with :func:`generate`. :meth:`events` can be called any number of times and
+    yields the same events each time.
+    """
 
-    @property
-    def start(self) -> float:
-        return self.config.start.timestamp()
-
-    @property
-    def end(self) -> float:
-        return self.start + self.config.duration_seconds
-
-    def events(self, since: float | None = None) -> Iterator[dict[str, Any]]:
-        """Events in event-time order, optionally from ``since`` (epoch seconds) on."""
-        first_minute = int(self.start // MINUTE)
-        if since is not None:
-            first_minute = max(first_minute, int(since // MINUTE))
-        last_minute = math.ceil(self.end / MINUTE)
-        for minute in range(first_minute, last_minute):
-            yield from self.minute_events(minute)
-
-    def minute_events(self, minute: int) -> list[dict[str, Any]]:
-        """All events of one minute (``minute`` counts minutes since the epoch)."""
-        t0 = minute * MINUTE
-        columns: list[tuple[np.ndarray, ...]] = []
-        for team in self.organisation.teams:
-            if t0 < team.starts_at:
-                continue
-            # One generator per team and minute: an incident in one team leaves the others'
-            # draws untouched.
-            rng = np.random.default_rng([self.config.seed, minute, team.index])
-            batch = self._team_minute(team, t0, rng)
-            if batch is not None:
-                columns.append(batch)
-        if not columns:
-            return []
-        ts, team_ix, user_ix, model_ix, tool_ix, inp, out, cached = (
-            np.concatenate(parts) for parts in zip(*columns, strict=True)
+    def __init__(self, config: SimulationConfig, plan: Plan, traffic_seed: np.random.SeedSequence):
+        self.config = config
+        self._plan = plan
+        self._traffic_seed = traffic_seed
+        self._shapes = RequestShapes(
+            config.variation.request_size_scale,
+            config.variation.request_size_sigma_scale,
+            config.variation.cache_hit_scale,
         )
-        order = np.argsort(ts, kind="stable")
-        base = datetime.fromtimestamp(t0, tz=UTC)
-        prefix = base.strftime("%Y-%m-%dT%H:%M:")
-        teams = self.organisation.teams
-        # Whole milliseconds within the minute, never rounded up to second 60.
-        millis = np.minimum(np.floor((ts - t0) * 1000.0), 59_999).astype(np.int64).tolist()
-        events = []
-        # Ids count within a team, so one team's incident leaves other teams' ids unchanged.
-        per_team = [0] * len(teams)
-        for i in order.tolist():
-            team = teams[int(team_ix[i])]
-            n = per_team[team.index]
-            per_team[team.index] = n + 1
-            user_index = int(user_ix[i])
-            user = team.batch_user if user_index < 0 else team.users[user_index]
-            model = MODELS[int(model_ix[i])]
-            input_tokens, output_tokens, cached_tokens = int(inp[i]), int(out[i]), int(cached[i])
-            event: dict[str, Any] = {
-                "ts": f"{prefix}{millis[i] / 1000:06.3f}Z",
-                "team": team.name,
-                "user": user,
-                "model": model,
-                "tool": TOOLS[int(tool_ix[i])],
-                "input_tokens": input_tokens,
-                "output_tokens": output_tokens,
-                "cached_input_tokens": cached_tokens,
-                "event_id": f"s{self.config.seed}-{minute}-{team.index}-{n}",
-            }
-            if team.sends_cost:
-                event["cost_usd"] = round(
-                    cost_usd(model, input_tokens, cached_tokens, output_tokens, DEFAULT_PRICES), 8
-                )
-            events.append(event)
-        return events
+        self.event_id_prefix = config.event_id_prefix or _default_event_id_prefix(config)
 
-    # -- one team, one minute -------------------------------------------------------------------
+    @property
+    def organisation(self) -> Organisation:
+        """The organisation, including teams and people that appear mid-stream."""
+        return self._plan.organisation
 
-    def _team_minute(
-        self, team: Team, t0: float, rng: np.random.Generator
-    ) -> tuple[np.ndarray, ...] | None:
+    @property
+    def incidents(self) -> tuple[Incident, ...]:
+        """All labels, incidents and confounders, sorted by start."""
+        return self._plan.labels
+
+    @property
+    def true_incidents(self) -> tuple[Incident, ...]:
+        """The labels of injected incidents (what should fire)."""
+        return tuple(label for label in self._plan.labels if not label.is_confounder)
+
+    @property
+    def confounders(self) -> tuple[Incident, ...]:
+        """The labels of confounders (what should not fire)."""
+        return tuple(label for label in self._plan.labels if label.is_confounder)
+
+    @property
+    def user_names(self) -> tuple[str, ...]:
+        """User names in the order of :attr:`EventBlock.user`."""
+        return self._plan.tables.user_names
+
+    @property
+    def team_names(self) -> tuple[str, ...]:
+        """Team names in the order of :attr:`EventBlock.team`."""
+        return self._plan.tables.team_names
+
+    @property
+    def start_epoch(self) -> float:
+        """The start as epoch seconds."""
+        return self.config.start_epoch
+
+    @property
+    def end_epoch(self) -> float:
+        """The end (exclusive) as epoch seconds."""
+        return self.config.end_epoch
+
+    def labels_document(self) -> dict[str, Any]:
+        """Everything an evaluator needs besides the events: config, organisation, labels."""
+        return {
+            "config": self.config.to_dict(),
+            "event_id_prefix": self.event_id_prefix,
+            "organisation": self.organisation.to_dict(),
+            "incidents": [label.to_dict() for label in self.incidents],
+        }
+
+    # --- generation -----------------------------------------------------------------------
+
+    def event_blocks(self) -> Iterator[EventBlock]:
+        """The events as column blocks of :data:`BLOCK_MINUTES` minutes, in time order.
+
+        This is the fast path for consumers that aggregate with numpy; :meth:`events` builds
+        dictionaries from these blocks.
+        """
+        rng = np.random.default_rng(self._traffic_seed)
+        tables = self._plan.tables
+        total_minutes = int(self.config.duration.total_seconds() // 60)
+        start_epoch_minute = int(self.config.start_epoch // 60)
         variation = self.config.variation
-        local = t0 + team.utc_offset_hours * 3600.0
-        local_dt = datetime.fromtimestamp(local, tz=UTC)
-        hour = local_dt.hour + local_dt.minute / 60.0
-        weekday = local_dt.weekday()
-        day_key = local_dt.strftime("%Y-%m-%d")
-        day_index = int(local // DAY)
+        user_count = tables.user_count
+        team_count = len(tables.team_names)
+        is_person = ~tables.user_is_service
+        hourly_shape = 1.0 / max(variation.hourly_noise, 1e-6) ** 2
+        day_factor = np.ones(user_count)
+        current_day = -1
+        growth_per_minute = np.log1p(variation.growth_per_week) / (7 * MINUTES_PER_DAY)
+        for block_first in range(0, total_minutes, BLOCK_MINUTES):
+            block_end = min(block_first + BLOCK_MINUTES, total_minutes)
+            minutes = np.arange(block_first, block_end, dtype=np.int64)
+            day = block_first // MINUTES_PER_DAY
+            if day != current_day:
+                current_day = day
+                team_noise = np.exp(rng.normal(0.0, variation.team_daily_noise, team_count))
+                user_noise = np.exp(rng.normal(0.0, variation.daily_noise, user_count))
+                # Service accounts run the same job every night; their volume barely moves.
+                day_factor = np.where(is_person, user_noise * team_noise[tables.user_team], 1.0)
+            session_noise = np.where(
+                is_person, rng.gamma(hourly_shape, 1.0 / hourly_shape, user_count), 1.0
+            )
+            rates = self._base_rates(minutes, start_epoch_minute)
+            rates *= (day_factor * session_noise)[None, :]
+            rates *= np.exp(growth_per_minute * minutes)[:, None]
+            self._apply_rate_effects(rates, block_first, block_end)
+            counts = rng.poisson(rates)
+            block = self._draw_events(rng, counts, block_first, block_end, start_epoch_minute)
+            if len(block):
+                yield block
 
-        level = _working_level(hour, variation.daily_amplitude)
-        owl_level = max(level, _working_level(hour - 4.0, variation.daily_amplitude))
-        rates = team.peak_rate * np.where(team.night_owl, owl_level, level)
-        if (
-            weekday >= 5
-            or (team.index, day_key) in self._holidays
-            or (-1, day_key) in self._holidays
-        ):
-            rates = rates * variation.weekend_level
-        elif weekday == 0 and 8.0 <= hour < 12.0:
-            rates = rates * variation.monday_boost
-        rates = rates * self._daily_wobble(team, day_index)
-        weeks = (t0 - self.start) / (7 * DAY)
-        rates = rates * (1.0 + variation.growth_per_week) ** weeks
-        rates = np.where(team.joins_at <= t0, rates, 0.0)
-        for (team_index, user_index), first_day in self._first_busy.items():
-            if team_index == team.index and first_day <= t0 < first_day + 4 * 3600:
-                rates[user_index] *= 3.0
+    def _base_rates(self, minutes: IntArray, start_epoch_minute: int) -> FloatArray:
+        tables = self._plan.tables
+        local = (start_epoch_minute + minutes)[:, None] + tables.user_utc_offset[None, :]
+        weekday, minute_of_day = local_weekday_and_minute(local)
+        activity = tables.profiles[tables.user_profile[None, :], weekday, minute_of_day]
+        rates = activity * tables.user_peak_rate[None, :]
+        rates[minutes[:, None] < tables.user_join_minute[None, :]] = 0.0
+        return rates
 
-        extra_agent_rate = 0.0
-        agent_user = 0
-        switch_users: np.ndarray | None = None
-        switch_model = 0
-        for active in self._active:
-            incident = active.incident
-            if active.team_index != team.index or t0 < incident.start:
+    def _apply_rate_effects(self, rates: FloatArray, block_first: int, block_end: int) -> None:
+        for effect in self._plan.rate_effects:
+            first = max(effect.first_minute, block_first)
+            end = min(effect.end_minute, block_end)
+            if first >= end or effect.users.size == 0:
                 continue
-            # A ramp's new level stays after the ramp; every other incident ends.
-            if t0 >= incident.end and incident.kind != "slow_ramp":
-                continue
-            x = incident.magnitude
-            u = active.user_index
-            if incident.kind == "user_runaway" and u is not None:
-                # A loop runs day and night at many times the person's busiest rate.
-                rates[u] = max(rates[u], x * team.peak_rate[u])
-            elif incident.kind == "off_hours_loop" and u is not None:
-                if weekday >= 5 or hour < 7.0 or hour >= 21.0:
-                    rates[u] = max(rates[u], x * team.peak_rate[u])
-            elif incident.kind == "team_surge":
-                rates = rates * x
-            elif incident.kind == "slow_ramp":
-                progress = min(1.0, (t0 - incident.start) / max(active.ramp_seconds, 1.0))
-                rates = rates * (1.0 + (x - 1.0) * progress)
-            elif incident.kind == "runaway_agent" and u is not None:
-                extra_agent_rate += x
-                agent_user = u
-            elif incident.kind == "model_switch":
-                switch_model = MODELS.index(EXPENSIVE_MODELS[0])
-                if u is None:
-                    switch_users = np.ones(len(team.users), dtype=bool)
-                else:
-                    switch_users = np.zeros(len(team.users), dtype=bool)
-                    switch_users[u] = True
+            rows = np.arange(first - block_first, end - block_first)
+            factor = effect.shape(np.arange(first, end, dtype=np.int64))
+            cells = np.ix_(rows, effect.users)
+            if effect.mode == "multiply":
+                rates[cells] *= factor[:, None]
+            else:
+                # An added loop only runs once the user exists.
+                joined = (
+                    np.arange(first, end)[:, None]
+                    >= self._plan.tables.user_join_minute[effect.users][None, :]
+                )
+                rates[cells] += factor[:, None] * effect.per_user[None, :] * joined
 
-        counts = rng.poisson(rates)
-        total = int(counts.sum())
-        user_ix = np.repeat(np.arange(len(team.users)), counts)
-        model_ix = rng.choice(len(MODELS), size=total, p=team.model_mix)
-        tool_ix = rng.choice(len(TOOLS), size=total, p=team.tool_mix)
-        if switch_users is not None and total:
-            model_ix = np.where(switch_users[user_ix], switch_model, model_ix)
-        sigma = variation.size_sigma
-        inp = rng.lognormal(np.log(_INPUT_MEDIAN[tool_ix]), sigma)
-        out = rng.lognormal(np.log(_OUTPUT_MEDIAN[tool_ix]), sigma * 0.8)
-        cached = inp * _CACHED_SHARE[tool_ix] * rng.random(total)
-
-        parts_user = [user_ix]
-        parts_model = [model_ix]
-        parts_tool = [tool_ix]
-        parts_in = [inp]
-        parts_out = [out]
-        parts_cached = [cached]
-
-        if team.batch_hour is not None and team.batch_hour <= hour < team.batch_hour + 1.5:
-            n = int(rng.poisson(variation.batch_rate_per_minute * variation.rate_scale))
-            parts_user.append(np.full(n, -1))
-            parts_model.append(np.full(n, MODELS.index(CHEAP_MODELS[team.index % 2])))
-            parts_tool.append(np.full(n, _TOOL_INDEX["batch"]))
-            parts_in.append(rng.lognormal(np.log(3_000), 0.3, n))
-            parts_out.append(rng.lognormal(np.log(500), 0.3, n))
-            parts_cached.append(np.zeros(n))
-        if extra_agent_rate > 0:
-            n = int(rng.poisson(extra_agent_rate))
-            parts_user.append(np.full(n, agent_user))
-            parts_model.append(np.full(n, int(np.argmax(team.model_mix * _PRICE_WEIGHT))))
-            parts_tool.append(np.full(n, _TOOL_INDEX["agent"]))
-            parts_in.append(rng.uniform(100_000, 200_000, n))
-            parts_out.append(rng.uniform(1_000, 4_000, n))
-            parts_cached.append(np.zeros(n))
-
-        users = np.concatenate(parts_user)
-        if users.size == 0:
-            return None
-        inputs = np.maximum(1, np.concatenate(parts_in)).astype(np.int64)
-        cached_tokens = np.minimum(np.concatenate(parts_cached).astype(np.int64), inputs)
-        return (
-            t0 + rng.random(users.size) * MINUTE,
-            np.full(users.size, team.index),
-            users,
-            np.concatenate(parts_model),
-            np.concatenate(parts_tool),
-            inputs,
-            np.maximum(1, np.concatenate(parts_out)).astype(np.int64),
-            cached_tokens,
+    def _draw_events(
+        self,
+        rng: np.random.Generator,
+        counts: IntArray,
+        block_first: int,
+        block_end: int,
+        start_epoch_minute: int,
+    ) -> EventBlock:
+        tables = self._plan.tables
+        row_minutes, users = np.nonzero(counts)
+        repeats = counts[row_minutes, users]
+        event_minute = np.repeat(row_minutes + block_first, repeats).astype(np.int64)
+        user = np.repeat(users, repeats).astype(np.int64)
+        count = user.shape[0]
+        team = tables.user_team[user]
+        tool = sample_categorical(rng, tables.user_tool_cumulative[user]).astype(np.int64)
+        model = sample_categorical(rng, tables.team_model_cumulative[team, tool]).astype(np.int64)
+        fixed = tables.user_fixed_model[user]
+        model = np.where(fixed >= 0, fixed, model)
+        self._apply_model_overrides(rng, model, user, event_minute, block_first, block_end)
+        input_tokens, cached, output = self._shapes.sample(
+            rng,
+            tool,
+            tables.team_reports_cached[team],
+            model != MODEL_INDEX[EMBEDDING_MODEL],
+        )
+        millisecond = rng.integers(0, 60_000, count)
+        columns = [event_minute, user, team, tool, model, input_tokens, cached, output, millisecond]
+        for burst_columns in self._draw_bursts(rng, block_first, block_end):
+            columns = [
+                np.concatenate([existing, extra])
+                for existing, extra in zip(columns, burst_columns, strict=True)
+            ]
+        event_minute, user, team, tool, model, input_tokens, cached, output, millisecond = columns
+        ts_ms = (start_epoch_minute + event_minute) * 60_000 + millisecond
+        order = np.argsort(ts_ms, kind="stable")
+        model = model[order]
+        input_tokens, cached, output = input_tokens[order], cached[order], output[order]
+        return EventBlock(
+            first_minute=block_first,
+            ts_ms=ts_ms[order],
+            user=user[order],
+            team=team[order],
+            tool=tool[order],
+            model=model,
+            input_tokens=input_tokens,
+            cached_input_tokens=cached,
+            output_tokens=output,
+            cost_usd=tables.cost(model, input_tokens, cached, output),
         )
 
-    def _daily_wobble(self, team: Team, day_index: int) -> np.ndarray:
-        rng = np.random.default_rng([self.config.seed, 7919, team.index, day_index])
-        sigma = self.config.variation.noise_sigma
-        wobble: np.ndarray = rng.lognormal(-0.5 * sigma * sigma, sigma, len(team.users))
-        return wobble
+    def _apply_model_overrides(
+        self,
+        rng: np.random.Generator,
+        model: IntArray,
+        user: IntArray,
+        event_minute: IntArray,
+        block_first: int,
+        block_end: int,
+    ) -> None:
+        for override in self._plan.model_overrides:
+            if override.end_minute <= block_first or override.first_minute >= block_end:
+                continue
+            affected = (
+                np.isin(user, override.users)
+                & (event_minute >= override.first_minute)
+                & (event_minute < override.end_minute)
+            )
+            # Batch service accounts keep their model; the switch is a human decision.
+            affected &= ~self._plan.tables.user_is_service[user]
+            chosen = affected & (rng.random(model.shape[0]) < override.probability)
+            model[chosen] = override.model
+
+    def _draw_bursts(
+        self, rng: np.random.Generator, block_first: int, block_end: int
+    ) -> Iterator[list[IntArray]]:
+        tables = self._plan.tables
+        for burst in self._plan.bursts:
+            first = max(burst.first_minute, block_first)
+            end = min(burst.end_minute, block_end)
+            if first >= end:
+                continue
+            per_minute = rng.poisson(burst.requests_per_minute, end - first)
+            event_minute = np.repeat(np.arange(first, end, dtype=np.int64), per_minute)
+            count = event_minute.shape[0]
+            team_index = int(tables.user_team[burst.user])
+            input_tokens = rng.integers(burst.input_low, burst.input_high + 1, count)
+            # Each turn re-sends the growing transcript; part of it is a cache hit.
+            cached_share = (
+                rng.uniform(0.0, 0.6, count) if tables.team_reports_cached[team_index] else 0
+            )
+            cached = np.floor(input_tokens * cached_share).astype(np.int64)
+            output = np.rint(np.exp(rng.normal(np.log(800.0), 0.7, count))).astype(np.int64)
+            yield [
+                event_minute,
+                np.full(count, burst.user, dtype=np.int64),
+                np.full(count, team_index, dtype=np.int64),
+                np.full(count, AGENT_TOOL, dtype=np.int64),
+                np.full(count, burst.model, dtype=np.int64),
+                input_tokens.astype(np.int64),
+                cached,
+                np.maximum(output, 1),
+                rng.integers(0, 60_000, count),
+            ]
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The usage events as JSON-ready dictionaries, in event-time order.
+
+        Every event has ``event_id``, ``ts`` (RFC 3339 UTC with milliseconds), ``team``,
+        ``user``, ``model``, ``tool``, ``input_tokens`` and ``output_tokens``; events of teams
+        whose gateway reports them also carry ``cached_input_tokens`` and ``cost_usd``.
+        """
+        tables = self._plan.tables
+        team_names = tables.team_names
+        user_names = tables.user_names
+        reports_cost = tables.team_reports_cost.tolist()
+        reports_cached = tables.team_reports_cached.tolist()
+        prefix = self.event_id_prefix
+        start_epoch_minute = int(self.config.start_epoch // 60)
+        sequence = 0
+        for block in self.event_blocks():
+            minute_prefixes = [
+                datetime.fromtimestamp((start_epoch_minute + minute) * 60, tz=UTC).strftime(
+                    "%Y-%m-%dT%H:%M:"
+                )
+                for minute in range(block.first_minute, block.first_minute + BLOCK_MINUTES)
+            ]
+            block_start_ms = (start_epoch_minute + block.first_minute) * 60_000
+            offsets = (block.ts_ms - block_start_ms).tolist()
+            rows = zip(
+                offsets,
+                block.user.tolist(),
+                block.team.tolist(),
+                block.tool.tolist(),
+                block.model.tolist(),
+                block.input_tokens.tolist(),
+                block.cached_input_tokens.tolist(),
+                block.output_tokens.tolist(),
+                np.round(block.cost_usd, 8).tolist(),
+                strict=True,
+            )
+            for offset, user, team, tool, model, input_tokens, cached, output, cost in rows:
+                minute, millisecond = divmod(offset, 60_000)
+                event: dict[str, Any] = {
+                    "event_id": f"{prefix}-{sequence:010d}",
+                    "ts": minute_prefixes[minute] + _SECOND_SUFFIXES[millisecond],
+                    "team": team_names[team],
+                    "user": user_names[user],
+                    "model": MODELS[model],
+                    "tool": TOOLS[tool],
+                    "input_tokens": input_tokens,
+                    "output_tokens": output,
+                }
+                if reports_cached[team]:
+                    event["cached_input_tokens"] = cached
+                if reports_cost[team]:
+                    event["cost_usd"] = cost
+                sequence += 1
+                yield event
 
 
-# Agents lean towards a team's pricier models.
-_PRICE_WEIGHT = np.array([DEFAULT_PRICES[m].input_per_mtok for m in MODELS])
-
-
-def _working_level(hour: float, amplitude: float) -> float:
-    """Activity at a local hour relative to the busiest hour of a working day."""
-    hour %= 24.0
-    if 10.0 <= hour < 12.0 or 13.5 <= hour < 17.0:
-        shape = 1.0
-    elif 12.0 <= hour < 13.5:
-        shape = 0.7  # lunch
-    elif 7.0 <= hour < 10.0:
-        shape = (hour - 7.0) / 3.0
-    elif 17.0 <= hour < 21.0:
-        shape = 1.0 - (hour - 17.0) / 4.0
-    else:
-        shape = 0.0
-    return max(0.02, 1.0 - amplitude * (1.0 - shape))
+def _default_event_id_prefix(config: SimulationConfig) -> str:
+    """A short prefix derived from the seed and the start, so runs at other times do not collide."""
+    digest = hashlib.blake2s(
+        f"{config.seed}:{config.start.isoformat()}".encode(), digest_size=4
+    ).hexdigest()
+    return f"sim{digest}"
 
 
 def generate(config: SimulationConfig) -> Simulation:
-    """Build the organisation, place the incidents and confounders, and return the stream."""
-    rng = np.random.default_rng([config.seed, 1])
-    organisation = build_organisation(config, rng)
-    simulation = Simulation(config=config, organisation=organisation, incidents=[])
-    start = config.start.timestamp()
-    for spec in config.incidents:
-        simulation._active.append(_place(spec, organisation, start, rng))
-    simulation.incidents.extend(a.incident for a in simulation._active)
-    for confounder in config.confounders:
-        simulation.incidents.extend(_confound(confounder, simulation, start, rng))
-    simulation.incidents.sort(key=lambda i: (i.start, i.kind, i.team))
-    return simulation
+    """Plan a simulated run: build the organisation, resolve incidents, label everything.
 
+    Nothing is generated until :meth:`Simulation.events` (or :meth:`Simulation.event_blocks`)
+    is iterated, so planning is cheap even for weeks of traffic.
 
-def _place(
-    spec: IncidentSpec, organisation: Organisation, start: float, rng: np.random.Generator
-) -> _Active:
-    if spec.kind not in INCIDENT_KINDS:
-        raise ValueError(
-            f"unknown incident kind {spec.kind!r} (known: {', '.join(INCIDENT_KINDS)})"
-        )
-    teams = organisation.teams
-    if spec.team is not None:
-        team = organisation.team(spec.team)
-    elif spec.kind in {"team_surge", "slow_ramp", "model_switch"}:
-        team = teams[int(rng.integers(len(teams)))]
-    else:
-        # A user-level incident in a team big enough that one person is a small share.
-        sizes = np.array([len(t.users) for t in teams], dtype=float)
-        team = teams[int(rng.choice(len(teams), p=sizes / sizes.sum()))]
-    user_index: int | None = None
-    needs_user = spec.kind in {"user_runaway", "runaway_agent", "off_hours_loop"}
-    if spec.user is not None:
-        user_index = team.users.index(spec.user)
-    elif needs_user:
-        # Someone with ordinary daytime habits, so the incident is the only oddity.
-        candidates = [i for i in range(len(team.users)) if not team.night_owl[i]] or list(
-            range(len(team.users))
-        )
-        user_index = int(rng.choice(candidates))
-    magnitude = spec.magnitude or DEFAULT_MAGNITUDE[spec.kind]
-    begin = start + spec.at
-    end = begin + spec.duration
-    ramp = 0.0
-    if spec.kind == "slow_ramp":
-        # The ramp takes the incident's duration; the new level then stays.
-        ramp = spec.duration
-        end = begin + spec.duration
-    incident = Incident(
-        kind=spec.kind,
-        team=team.name,
-        user=team.users[user_index] if user_index is not None else None,
-        start=begin,
-        end=end,
-        magnitude=float(magnitude),
+    Parameters
+    ----------
+    config
+        What to simulate.
+
+    Returns
+    -------
+    Simulation
+        The planned run.
+
+    Examples
+    --------
+    >>> from datetime import timedelta
+    >>> simulation = generate(SimulationConfig(seed=1, teams=3, duration=timedelta(hours=1)))
+    >>> event = next(simulation.events())
+    >>> {"event_id", "ts", "team", "user", "model", "tool"} <= set(event)
+    True
+    """
+    organisation_seed, plan_seed, traffic_seed = np.random.SeedSequence(config.seed).spawn(3)
+    organisation_rng = np.random.default_rng(organisation_seed)
+    builder = OrganisationBuilder(organisation_rng, config.variation, config.users_per_team_scale)
+    organisation = extend_organisation(builder, config, config.teams)
+    plan = make_plan(config, builder, organisation, np.random.default_rng(plan_seed))
+    logger.info(
+        "planned simulation: %d teams, %d users, %d incidents, %d confounder labels",
+        len(plan.organisation.teams),
+        len(plan.organisation.users),
+        sum(not label.is_confounder for label in plan.labels),
+        sum(label.is_confounder for label in plan.labels),
     )
-    return _Active(incident, team.index, user_index, ramp)
+    return Simulation(config, plan, traffic_seed)
 
 
-def _confound(
-    kind: str, simulation: Simulation, start: float, rng: np.random.Generator
-) -> list[Incident]:
-    organisation = simulation.organisation
-    config = simulation.config
-    days = max(1, int(config.duration_seconds // DAY))
-    team = organisation.teams[int(rng.integers(len(organisation.teams)))]
-    if kind == "holiday":
-        # A weekday public holiday for the whole organisation, in the second half of the stream.
-        day = start + DAY * int(rng.integers(max(1, days // 2), max(2, days)))
-        date = datetime.fromtimestamp(day, tz=UTC)
-        while date.weekday() >= 5:
-            date += timedelta(days=1)
-        key = date.strftime("%Y-%m-%d")
-        simulation._holidays.add((-1, key))
-        midnight = datetime(date.year, date.month, date.day, tzinfo=UTC).timestamp()
-        return [
-            Incident(
-                "confounder:holiday",
-                "*",
-                None,
-                midnight - 12 * 3600,
-                midnight + DAY + 12 * 3600,
-                0.0,
-            )
-        ]
-    if kind == "onboarding":
-        # The team grows by about 30% over a week: new people join on working days.
-        extra = max(1, round(len(team.users) * 0.3))
-        join_from = start + DAY * max(1, days // 3)
-        joins = np.sort(join_from + rng.uniform(0, 7 * DAY, extra))
-        team.users.extend(f"new{i}.{team.name}" for i in range(extra))
-        team.peak_rate = np.concatenate([team.peak_rate, rng.lognormal(np.log(0.6), 0.8, extra)])
-        team.night_owl = np.concatenate([team.night_owl, np.zeros(extra, dtype=bool)])
-        team.joins_at = np.concatenate([team.joins_at, joins])
-        return [
-            Incident(
-                "confounder:onboarding",
-                team.name,
-                None,
-                float(joins[0]),
-                float(joins[-1]) + DAY,
-                1.3,
-            )
-        ]
-    if kind == "new_team":
-        candidates = [t for t in organisation.teams if t.starts_at == float("-inf")]
-        newcomer = candidates[-1]
-        newcomer.starts_at = start + DAY * max(1, days // 2) + 8 * 3600
-        return [
-            Incident(
-                "confounder:new_team",
-                newcomer.name,
-                None,
-                newcomer.starts_at,
-                newcomer.starts_at + DAY,
-                0.0,
-            )
-        ]
-    if kind == "first_busy_morning":
-        # Someone new arrives and spends their first morning trying everything.
-        user_index = len(team.users)
-        first_day = start + DAY * max(1, days // 2)
-        morning = first_day - team.utc_offset_hours * 3600 + 9 * 3600
-        team.users.append(f"first.{team.name}")
-        team.peak_rate = np.append(team.peak_rate, 0.8)
-        team.night_owl = np.append(team.night_owl, False)
-        team.joins_at = np.append(team.joins_at, morning)
-        simulation._first_busy[(team.index, user_index)] = morning
-        return [
-            Incident(
-                "confounder:first_busy_morning",
-                team.name,
-                team.users[-1],
-                morning,
-                morning + 6 * 3600,
-                3.0,
-            )
-        ]
-    raise ValueError(f"unknown confounder {kind!r}")
+__all__ = ["BLOCK_MINUTES", "EventBlock", "Simulation", "build_organisation", "generate"]
