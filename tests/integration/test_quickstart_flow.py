@@ -43,7 +43,7 @@ def test_simulated_runaway_user_fires_an_alert_for_its_team_within_60_seconds(
             "--speedup",
             "600",
             "--incident",
-            "user_runaway@10h5m:2h,x=30",
+            "user_runaway@10h5m:2h,x=50",
         ],
         env=service.env(),
         cwd=REPO,

@@ -148,7 +148,13 @@ def _print_summary(console: Console, summary: SendSummary, where: str) -> None:
     show_default=True,
     help=f"Kafka bootstrap servers (default from ${BOOTSTRAP_ENV}).",
 )
-@click.option("--topic", default=DEFAULT_TOPIC, show_default=True, help="Kafka topic.")
+@click.option(
+    "--topic",
+    envvar="TOKENRADAR_USAGE_TOPIC",
+    default=DEFAULT_TOPIC,
+    show_default=True,
+    help="Kafka topic (default from $TOKENRADAR_USAGE_TOPIC).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option(
     "--teams", type=click.IntRange(min=1), default=12, show_default=True, help="Number of teams."
@@ -335,6 +341,18 @@ def simulate_command(
         labels_file.parent.mkdir(parents=True, exist_ok=True)
         write_labels(simulation, labels_file)
         console.print(f"labels: {labels_file}")
+    # The worker's partition count must hold before the first event lands, or the broker would
+    # auto-create the topic with one partition.
+    from tokenradar.kafka_admin import ensure_topics
+    from tokenradar.settings import Settings
+
+    try:
+        ensure_topics(
+            Settings(kafka_bootstrap=bootstrap, usage_topic=topic),
+            deadline_seconds=connect_timeout.total_seconds(),
+        )
+    except Exception as error:  # unreachable broker, refused admin request
+        raise click.ClickException(f"cannot connect to Kafka at {bootstrap}: {error}") from error
     live_from = config.start_epoch + history.total_seconds()
     console.print(
         f"sending {format_duration(history)} of history, then {format_duration(total - history)} "
