@@ -165,8 +165,9 @@ class EWZScoreDetector:
         findings = []
         for user in window.by_user:
             recent = self._recent[user]
-            usual = recent.usual if recent.windows > self.warmup_windows else 0.0
-            expected = max(typical, usual, self._typical_usual)
+            if recent.windows <= self.warmup_windows:
+                continue  # someone new: first days are not anomalies
+            expected = max(typical, recent.usual, self._typical_usual)
             if expected > 0 and recent.level > self.peer_factor * expected:
                 share = window.by_user[user].total_tokens / max(1, window.totals.total_tokens)
                 findings.append(
