@@ -80,7 +80,7 @@ class StreamRuntime:
         self._last_offset: dict[int, int] = {}
         self._reported: dict[int, tuple[int, int]] = {}
         self.last_message_at: float | None = None
-        core._restore = self.restore_partition
+        core.restore = self.restore_partition
 
     # -- restore ------------------------------------------------------------------------------
 

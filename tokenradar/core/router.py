@@ -92,7 +92,8 @@ class Core:
         self.limits = limits
         self.prices = prices
         self.processors: dict[int, PartitionProcessor] = {}
-        self._restore = restore
+        # Where a partition seen for the first time gets its state (the worker: its tables).
+        self.restore = restore
         self._partition_cache: dict[str, int] = {}
 
     def partition_of(self, team: str) -> int:
@@ -107,8 +108,8 @@ class Core:
         """The processor of a partition, restored from its checkpoint on first use."""
         processor = self.processors.get(partition)
         if processor is None:
-            if self._restore is not None:
-                processor = self._restore(partition)
+            if self.restore is not None:
+                processor = self.restore(partition)
             else:
                 processor = PartitionProcessor(partition, self.config, self.factory)
             self.processors[partition] = processor
