@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -43,8 +43,9 @@ DEFAULT_THRESHOLDS_PCT: tuple[float, ...] = (50.0, 80.0, 100.0)
 KEEP_DAYS = 42
 # Complete days the burn rate looks back over: two full weekly cycles.
 LOOKBACK_DAYS = 14
-# Complete days of history before a forecast may alert: fewer is a guess, not a forecast.
-MIN_FORECAST_DAYS = 3
+# Complete days of history before a forecast may alert: a full week, so that both kinds of day
+# were seen (before that a weekend would be projected at a working day's rate).
+MIN_FORECAST_DAYS = 7
 # Growth is read from the last two full weeks (whole weeks, so the weekly cycle cancels). A
 # week-on-week ratio of one team is noisy, so only half of it is believed, and never more than
 # 5% a week: on the simulator's steady traffic this halves the mean projection error at
@@ -90,7 +91,11 @@ class _OrgKeys(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        ZoneInfo(value)  # a typo fails at load time, not at the first month boundary
+        # A typo fails at load time, not at the first month boundary.
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
 
