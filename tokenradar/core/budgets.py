@@ -428,9 +428,9 @@ class TeamBudget:
         return max(self.days) if self.days else None
 
     def forecast(self, policy: BudgetPolicy) -> Forecast | None:
-        """Where this month is heading; None before anything was counted."""
+        """Where this month is heading; None before a complete day was counted (no rate yet)."""
         today = self.today
-        if today is None or self.first_day is None:
+        if today is None or self.first_day is None or self.first_day >= today:
             return None
         return forecast(
             {k: v[0] for k, v in self.days.items()},
@@ -717,9 +717,16 @@ def _alert(
         budget_usd=allocation,
         spent_usd=round(budget.spent_usd, 6),
         projected_usd=None if outlook is None else round(outlook.projected_usd, 6),
-        exhausts_on=None if outlook is None else outlook.exhausts_on,
+        exhausts_on=_exhausts_on(budget, outlook),
         threshold_pct=threshold_pct,
     )
+
+
+def _exhausts_on(budget: TeamBudget, outlook: Forecast | None) -> date | None:
+    # A budget already spent has an exhaustion date even before there is a forecast.
+    if outlook is not None:
+        return outlook.exhausts_on
+    return None if budget.exhausted_on is None else date.fromordinal(budget.exhausted_on)
 
 
 def top_spenders(budget: TeamBudget, count: int = TOP_SPENDERS) -> list[TopContributor]:
@@ -757,6 +764,7 @@ def snapshot(team: str, budget: TeamBudget, config: BudgetConfig) -> dict[str, A
     """Where a team stands, as the JSON document of the budgets topic and ``/budgets``."""
     policy = config.policy_for(team)
     outlook = budget.forecast(policy)
+    exhausts_on = _exhausts_on(budget, outlook)
     allocation = policy.monthly_budget_usd
     return {
         "team": team,
@@ -770,10 +778,7 @@ def snapshot(team: str, budget: TeamBudget, config: BudgetConfig) -> dict[str, A
         "token_allocation": policy.monthly_token_allocation,
         "percent": None if not allocation else round(100.0 * budget.spent_usd / allocation, 3),
         "projected_usd": None if outlook is None else round(outlook.projected_usd, 6),
-        "exhausts_on": (
-            None if outlook is None or outlook.exhausts_on is None
-            else outlook.exhausts_on.isoformat()
-        ),
+        "exhausts_on": None if exhausts_on is None else exhausts_on.isoformat(),
         "thresholds_fired": sorted(budget.fired),
         "forecast_fired": budget.forecast_fired,
     }  # fmt: skip
