@@ -67,6 +67,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     alerts_topic = app.topic(settings.alerts_topic, partitions=partitions, **raw)
     windows_topic = app.topic(settings.windows_topic, partitions=partitions, **raw)
     dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=1, **raw)
+    budgets_topic = app.topic(settings.budgets_topic, partitions=partitions, **raw)
     # key_type/value_type bytes make Faust use the raw codec for the changelog and the store.
     team_table = app.Table(
         "team-state", default=None, partitions=partitions, key_type=bytes, value_type=bytes
@@ -98,6 +99,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         alerts_topic=alerts_topic,
         windows_topic=windows_topic,
         dead_letter_topic=dead_letter_topic,
+        budgets_topic=budgets_topic,
         usage_topic=usage_topic,
         producer=lambda: app.producer,
         highwater=highwater,
@@ -118,9 +120,13 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     async def health(web: Any, request: Any) -> Any:
         return web.json(runtime.health())
 
+    @app.page("/budgets")
+    async def budgets(web: Any, request: Any) -> Any:
+        return web.json({"teams": runtime.budgets()})
+
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=PROMETHEUS_CONTENT_TYPE)
 
-    del usage_agent, on_revoked, health, prometheus_metrics
+    del usage_agent, on_revoked, health, budgets, prometheus_metrics
     return TokenradarApp(app=app, runtime=runtime, settings=settings)

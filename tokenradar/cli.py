@@ -250,6 +250,124 @@ def render_alert_line(alert: Any) -> str:
 
 @main.command()
 @click.option(
+    "--url",
+    help="Ask a worker's /budgets page (e.g. http://127.0.0.1:6066) instead of the budgets "
+    "topic; a worker knows only the teams of its own partitions.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the snapshots as JSON.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait.")
+def status(url: str | None, as_json: bool, timeout: float) -> None:
+    """Where every team stands against its monthly budget."""
+    from rich.console import Console
+
+    from tokenradar.core.budgets import BudgetConfig, org_line
+
+    settings = _settings()
+    _setup_logging(settings)
+    try:
+        config = BudgetConfig.load(settings.teams_file)
+    except Exception as exc:  # a broken teams file deserves one line, not a traceback
+        raise click.ClickException(f"cannot read the teams file: {exc}") from exc
+    snapshots = _budgets_from_url(url, timeout) if url else _budgets_from_topic(settings, timeout)
+    org = org_line(snapshots, config)
+    if as_json:
+        click.echo(json.dumps({"teams": snapshots, "organisation": org}, indent=2))
+        return
+    Console(highlight=False).print(budget_table(snapshots, org))
+
+
+def _budgets_from_url(url: str, timeout: float) -> list[dict[str, Any]]:
+    import urllib.request
+
+    address = url.rstrip("/") + "/budgets"
+    try:
+        with urllib.request.urlopen(address, timeout=timeout) as response:
+            document = json.load(response)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read {address}: {exc}") from exc
+    teams: list[dict[str, Any]] = document["teams"]
+    return teams
+
+
+def _budgets_from_topic(settings: Settings, timeout: float) -> list[dict[str, Any]]:
+    """The latest snapshot of every team on the budgets topic (read from the start to its end)."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            enable_auto_commit=False,
+            request_timeout_ms=int(max(timeout, 5) * 1000) + 1000,
+        )
+    except KafkaError as exc:
+        raise click.ClickException(
+            f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
+        ) from exc
+    latest: dict[str, dict[str, Any]] = {}
+    try:
+        partitions = consumer.partitions_for_topic(settings.budgets_topic) or set()
+        assigned = [TopicPartition(settings.budgets_topic, p) for p in sorted(partitions)]
+        if not assigned:
+            return []
+        consumer.assign(assigned)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(assigned)
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in assigned):
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"{settings.budgets_topic}: not read within {timeout} s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    if record.value is None:
+                        continue  # a tombstone
+                    document = json.loads(record.value)
+                    latest[str(document["team"])] = document
+    finally:
+        consumer.close()
+    return [latest[team] for team in sorted(latest)]
+
+
+def budget_table(snapshots: list[dict[str, Any]], org: dict[str, Any]) -> Any:
+    """The ``status`` table: one row per team and the organisation's total."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    def money(value: Any) -> str:
+        return "—" if value is None else f"${float(value):,.0f}"
+
+    def percent(value: Any) -> str:
+        if value is None:
+            return "—"
+        colour = "red" if value >= 100 else "yellow" if value >= 80 else "green"
+        return f"[{colour}]{float(value):.1f}%[/]"
+
+    table = Table(title=f"budgets {org['period'] or ''}".strip())
+    for column in ("team", "spent", "budget", "percent", "projected", "runs out on"):
+        table.add_column(column, justify="left" if column == "team" else "right")
+    for snap in snapshots:
+        table.add_row(
+            escape(str(snap["team"])),
+            money(snap["spent_usd"]),
+            money(snap["budget_usd"]) + (" (hard)" if snap.get("hard_budget") else ""),
+            percent(snap["percent"]),
+            money(snap["projected_usd"]),
+            snap["exhausts_on"] or "—",
+        )
+    table.add_section()
+    table.add_row(
+        "[bold](organisation)[/]",
+        money(org["spent_usd"]),
+        money(org["budget_usd"]),
+        percent(org["percent"]),
+        money(org["projected_usd"]),
+        "—",
+    )
+    return table
+
+
+@main.command()
+@click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("docs/schemas"),

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     alerts_topic: str = "tokenradar-alerts"
     dead_letter_topic: str = "tokenradar-dead-letter"
     windows_topic: str = "tokenradar-windows"
+    budgets_topic: str = Field(
+        "tokenradar-budgets",
+        description="Compacted topic of each team's latest budget snapshot, keyed by team.",
+    )
     usage_partitions: int = Field(
         6,
         ge=1,
@@ -53,7 +57,9 @@ class Settings(BaseSettings):
     max_cost_per_event_usd: float = Field(10_000.0, gt=0)
 
     # Files
-    teams_file: Path | None = Field(None, description="TOML file of per-team settings.")
+    teams_file: Path | None = Field(
+        None, description="TOML file of per-team settings: routing, budgets, [org]."
+    )
     prices_file: Path | None = Field(None, description="TOML file of model prices.")
 
     # Worker

@@ -16,6 +16,7 @@ import orjson
 
 from alerts.model import Alert
 from detectors.base import TeamDetectorFactory
+from tokenradar.core.budgets import BudgetConfig
 from tokenradar.core.engine import ClosedWindow, CoreConfig, PartitionProcessor
 from tokenradar.core.partitioning import partition_for_key
 from tokenradar.events import DEFAULT_LIMITS, Limits, ParsedEvent, Rejection, parse_message
@@ -24,12 +25,13 @@ from tokenradar.settings import Settings
 
 
 def core_config(settings: Settings) -> CoreConfig:
-    """The core's event-time settings from the service settings."""
+    """The core's event-time settings, and the budgets of the teams file, from the settings."""
     return CoreConfig(
         window_seconds=float(settings.window_seconds),
         allowed_lateness_seconds=float(settings.allowed_lateness_seconds),
         dedup_horizon_seconds=float(settings.dedup_horizon_seconds),
         max_future_skew_seconds=float(settings.max_future_skew_seconds),
+        budgets=BudgetConfig.load(settings.teams_file),
     )
 
 
