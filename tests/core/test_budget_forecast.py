@@ -34,7 +34,7 @@ def test_mid_month_projection_is_within_ten_percent_of_the_month() -> None:
             seed=3,
             teams=3,
             start=MONTH_START,
-            duration_seconds=NEXT_MONTH.timestamp() - MONTH_START.timestamp(),
+            duration=NEXT_MONTH - MONTH_START,
         )
     )
     config = CoreConfig(budgets=BudgetConfig.parse('[org]\ntimezone = "America/Los_Angeles"\n'))
