@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 # Prometheus' text format; aiohttp sets the charset itself and refuses one in content_type.
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
+# Faust falls back to the app's store when a table's store URL is falsy, and yarl's
+# URL("memory://") is; a host part makes it truthy (the memory store ignores it).
+DELIVERY_STORE_URL = "memory://delivery"
 
 
 @dataclass
@@ -83,13 +86,14 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     )
     # Delivery state is written from the relay task too, outside any agent: see stream/delivery.py
     # for why these use the memory store and explicit changelog partitions.
+    memory_store = DELIVERY_STORE_URL
     outbox_table = app.Table(
         "delivery-outbox",
         default=None,
         partitions=partitions,
         key_type=bytes,
         value_type=bytes,
-        store="memory://",
+        store=memory_store,
     )
     ledger_table = app.Table(
         "delivery-ledger",
@@ -97,7 +101,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         partitions=partitions,
         key_type=bytes,
         value_type=bytes,
-        store="memory://",
+        store=memory_store,
     )
     silences = KafkaSilenceStore(settings)
     delivery = WorkerDelivery(
@@ -183,7 +187,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         usage_name = usage_topic.get_topic_name()
         lost = [tp.partition for tp in revoked if tp.topic == usage_name]
         runtime.forget_partitions(lost)
-        delivery.revoke(lost)
+        await delivery.revoke(lost)
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:

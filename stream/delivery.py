@@ -264,14 +264,27 @@ class WorkerDelivery:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), PRUNE_INTERVAL_SECONDS)
 
-    def revoke(self, partitions: Iterable[int]) -> None:
-        """Stop delivering for partitions this worker no longer owns; their owner takes over."""
+    async def revoke(self, partitions: Iterable[int]) -> None:
+        """Stop delivering for partitions this worker no longer owns; their owner takes over.
+
+        Waits for the partitions' relays to finish the pass they are in and flushes what they
+        wrote. Faust rebuilds a memory-store table from its changelog when a partition comes
+        back, so a write still in the producer then would be overwritten by the older value
+        (and the next owner would not see it either).
+        """
+        stopping = []
         for partition in partitions:
             self._partitions.pop(partition, None)
             relay = self._relays.pop(partition, None)
             if relay is not None:
                 relay[1].set()
+                stopping.append(relay[0])
                 log.info("delivery stopped for partition %d", partition)
+        if stopping:
+            _, late = await asyncio.wait(stopping, timeout=RELAY_STOP_TIMEOUT_SECONDS)
+            for task in late:
+                task.cancel()
+        await self.barrier()
 
     async def close(self) -> None:
         """Stop every relay and close network resources."""
