@@ -30,6 +30,8 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
             1,
             topic_configs={"cleanup.policy": "compact", "segment.ms": "600000"},
         ),
+        # Every worker reads all of it; compaction keeps the latest version of each record.
+        NewTopic(settings.silences_topic, 1, 1, topic_configs={"cleanup.policy": "compact"}),
     ]
 
 

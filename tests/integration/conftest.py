@@ -89,6 +89,10 @@ class Service:
     def budgets_topic(self) -> str:
         return f"{self.prefix}-budgets"
 
+    @property
+    def silences_topic(self) -> str:
+        return f"{self.prefix}-silences"
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -100,6 +104,7 @@ class Service:
                 "TOKENRADAR_WINDOWS_TOPIC": self.windows_topic,
                 "TOKENRADAR_DEAD_LETTER_TOPIC": self.dead_letter_topic,
                 "TOKENRADAR_BUDGETS_TOPIC": self.budgets_topic,
+                "TOKENRADAR_SILENCES_TOPIC": self.silences_topic,
                 "TOKENRADAR_USAGE_PARTITIONS": str(self.partitions),
                 "TOKENRADAR_DATA_DIR": str(self.data_dir),
                 "TOKENRADAR_WEB_PORT": str(self.web_port),
