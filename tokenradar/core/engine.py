@@ -32,8 +32,10 @@ from tokenradar.events import ParsedEvent
 log = logging.getLogger(__name__)
 
 # Version 2 added the team's budget state; version-1 states load with an empty one.
-STATE_VERSION = 2
-READABLE_STATE_VERSIONS = (1, 2)
+STATE_VERSION = 3
+READABLE_STATE_VERSIONS = (1, 2, 3)
+# Older states kept no position inside a message: all of its events count as applied.
+WHOLE_MESSAGE = 1 << 62
 NO_OFFSET = -1
 
 # An accumulator is a list [input_tokens, output_tokens, cached_input_tokens, cost_usd, requests]:
@@ -171,6 +173,7 @@ class TeamState:
     """Everything the core keeps for one team; checkpointed as one value."""
 
     __slots__ = (
+        "applied_index",
         "applied_offset",
         "budget",
         "detector",
@@ -194,7 +197,10 @@ class TeamState:
         self.windows: dict[float, OpenWindow] = {}
         # event_id -> event time, in arrival order, pruned by the dedup horizon.
         self.recent_ids: dict[str, float] = {}
+        # Position of the last event applied: its message's offset and its index in the message
+        # (a message may hold a batch of events).
         self.applied_offset = NO_OFFSET
+        self.applied_index = WHOLE_MESSAGE
         # Late arrivals since the last closed window: [events, tokens, cost].
         self.late: list[Any] = [0, 0, 0.0]
         self.events = 0
@@ -208,6 +214,7 @@ class TeamState:
                 "team": self.team,
                 "partition": self.partition,
                 "applied_offset": self.applied_offset,
+                "applied_index": self.applied_index,
                 "windows": [w.to_plain() for w in self.windows.values()],
                 "recent_ids": list(self.recent_ids.items()),
                 "late": self.late,
@@ -236,6 +243,7 @@ class TeamState:
             ),
         )
         state.applied_offset = int(plain["applied_offset"])
+        state.applied_index = int(plain.get("applied_index", WHOLE_MESSAGE))
         for window_plain in plain["windows"]:
             window = OpenWindow.from_plain(window_plain)
             state.windows[window.start] = window
@@ -298,8 +306,8 @@ class PartitionProcessor:
 
     # -- the per-event path -------------------------------------------------------------------
 
-    def process(self, event: ParsedEvent, offset: int) -> None:
-        """Apply one event read at ``offset`` of this partition."""
+    def process(self, event: ParsedEvent, offset: int, index: int = 0) -> None:
+        """Apply the ``index``-th event of the message read at ``offset`` of this partition."""
         config = self.config
         ts = event.ts
         if ts > self.max_event_time + config.max_future_skew_seconds and self.counters.events:
@@ -313,12 +321,15 @@ class PartitionProcessor:
         state = self.teams.get(event.team)
         if state is None:
             state = self._new_team(event.team)
-        if offset <= state.applied_offset:
+        if offset < state.applied_offset or (
+            offset == state.applied_offset and index <= state.applied_index
+        ):
             # Already part of the checkpoint this team was restored from.
             self.counters.skipped_replayed += 1
         else:
             self._apply(state, event)
             state.applied_offset = offset
+            state.applied_index = index
             self.dirty.add(state.team)
         if ts > self.max_event_time:
             self.max_event_time = ts

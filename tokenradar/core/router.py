@@ -140,11 +140,11 @@ class Core:
         processor = self.processor(partition)
         process = processor.process
         partition_of = self.partition_of
-        for event in events:
+        for index, event in enumerate(events):
             if partition_of(event.team) != partition:
                 result.misrouted.append(event)
                 continue
-            process(event, offset)
+            process(event, offset, index)
             result.events += 1
         if processor.outputs:
             outputs = processor.drain()
