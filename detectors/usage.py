@@ -1,0 +1,530 @@
+"""The token-usage detector the core runs per team: team, cost and per-user signals.
+
+Every closed window of a team updates a handful of :class:`~detectors.rates.RateSeries`:
+
+* the team's tokens, smoothed over 5 minutes (surges, runaway agents) and 2 hours (slow ramps);
+* the team's cost, smoothed over 10 minutes, and cost per token (a switch to a pricier model moves
+  cost but not tokens);
+* every active user's tokens, smoothed over 10 minutes and 2 hours, each user against their own
+  weekday/weekend hour-of-day profile (agent loops, off-hours loops, runaway agents).
+
+Users still in their warm-up neither alert nor count towards the team's series, so onboarding new
+people or a newcomer's first busy morning does not look like a team surge. A series alarms while
+the tail probability of its z-score is below a per-window target derived from the false-alarm
+budget (``false_alarms_per_team_week``); the budget of the user series is shared by the team's
+users. An alarm that persists beyond ``accept_shift_after`` is taken as a change point: the
+baseline moves to the new level and the alarm ends.
+
+Examples
+--------
+>>> from detectors.base import Usage, WindowSummary
+>>> detector = UsageDetector("search", UsageDetectorSettings(warmup_seconds=3600.0))
+>>> def window(minute, tokens, user="ann"):
+...     usage = Usage(input_tokens=tokens, output_tokens=0, cost_usd=tokens * 3e-6, requests=2)
+...     return WindowSummary("search", 60.0 * minute, 60.0 * (minute + 1), usage,
+...                          {user: usage}, {"m": usage}, {"chat": usage})
+>>> quiet = [detector.update(window(m, 1000 + 37 * (m % 7))) for m in range(240)]
+>>> sum(map(len, quiet))
+0
+>>> loud = [detector.update(window(240 + m, 60_000)) for m in range(5)]
+>>> sorted({f.kind for findings in loud for f in findings})
+['runaway_agent', 'team_surge']
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import msgpack
+
+from detectors.base import Contributor, Finding, Severity, Usage, WindowSummary
+from detectors.rates import RateParams, RateSeries
+from detectors.robust import (
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    RobustSeries,
+    SeriesParams,
+    StepResult,
+    calibrated_score,
+)
+from detectors.users import UserHorizons, UserModel, UserStep
+
+log = logging.getLogger(__name__)
+
+USAGE_STATE_VERSION = 1
+WINDOWS_PER_WEEK_AT_60S = 7 * 24 * 60
+# Breakdown trackers kept per team (models, tools); the least used are dropped beyond this.
+MAX_TRACKED_NAMES = 48
+
+
+@dataclass(frozen=True, slots=True)
+class UsageDetectorSettings:
+    """Knobs of :class:`UsageDetector`; the defaults are the product's defaults.
+
+    Parameters
+    ----------
+    window_seconds
+        Width of the core's windows.
+    warmup_seconds
+        Event time a team (or a user, from first sight) learns before it may alert.
+    false_alarms_per_team_week
+        Target rate of false alarm episodes per team and week, split between team-level series
+        and the team's users; converted to a per-window tail probability per series.
+    accept_shift_after
+        Seconds an alarm may persist before it is taken as a new normal level.
+    team_floor_fraction
+        Team rates are compared on ``log(rate + floor)`` with the floor this fraction of the
+        team's long-run mean rate: changes far below it are immaterial, while the scale stays
+        relative (teams of any size are judged alike).
+    """
+
+    window_seconds: float = 60.0
+    warmup_seconds: float = 2 * SECONDS_PER_DAY
+    false_alarms_per_team_week: float = 0.3
+    accept_shift_after: float = 8 * SECONDS_PER_HOUR
+    team_short_tau: float = 300.0
+    team_long_tau: float = 2 * SECONDS_PER_HOUR
+    user_short_tau: float = 300.0
+    user_long_tau: float = SECONDS_PER_HOUR
+    level_half_life: float = 2 * SECONDS_PER_DAY
+    profile_memory: float = 7 * SECONDS_PER_HOUR
+    runaway_context_ratio: float = 4.0
+    team_floor_fraction: float = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class _Families:
+    team_short: RateParams
+    team_long: RateParams
+    cost: RateParams
+    users: UserHorizons
+
+
+def _families(settings: UsageDetectorSettings) -> _Families:
+    series = SeriesParams(settings.level_half_life, settings.profile_memory, tail_rate=0.03)
+    return _Families(
+        team_short=RateParams(settings.team_short_tau, series, settings.team_floor_fraction),
+        team_long=RateParams(settings.team_long_tau, series, settings.team_floor_fraction),
+        cost=RateParams(settings.team_short_tau, series, settings.team_floor_fraction),
+        users=UserHorizons(short_tau=settings.user_short_tau, long_tau=settings.user_long_tau),
+    )
+
+
+def _target_probability(episodes_per_week: float, tau: float, window: float) -> float:
+    """Per-window tail probability that yields ``episodes_per_week`` alarm episodes.
+
+    Smoothing over ``tau`` makes exceedances come in runs of about ``tau / window`` windows, so
+    the per-window probability is the episode rate times the run length.
+    """
+    windows_per_week = 7 * SECONDS_PER_DAY / window
+    run_length = max(1.0, tau / window)
+    return min(0.01, episodes_per_week * run_length / windows_per_week)
+
+
+@dataclass(slots=True)
+class _Alarm:
+    since: float = math.nan
+    residual_sum: float = 0.0
+    steps: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.since == self.since
+
+    def to_plain(self) -> list[Any]:
+        return [self.since, self.residual_sum, self.steps]
+
+
+def _tokens(usage: Usage) -> float:
+    return float(usage.input_tokens + usage.output_tokens)
+
+
+class UsageDetector:
+    """Per-team detector: implements :class:`detectors.base.TeamDetector`.
+
+    Parameters
+    ----------
+    team
+        The team it watches.
+    settings
+        Model and calibration settings.
+    """
+
+    def __init__(self, team: str, settings: UsageDetectorSettings | None = None) -> None:
+        self.team = team
+        self.settings = settings or UsageDetectorSettings()
+        self._families = _families(self.settings)
+        s = self.settings
+        team_budget = 0.4 * s.false_alarms_per_team_week
+        self._team_target = _target_probability(team_budget / 3, s.team_short_tau, s.window_seconds)
+        self._user_budget = 0.6 * s.false_alarms_per_team_week
+        self.first_seen = math.nan
+        self.team_short = RateSeries()
+        self.team_long = RateSeries()
+        self.cost = RateSeries()
+        # Log cost per token of the smoothed rates: a pricier model moves it, more tokens do not.
+        self.price = RobustSeries(self._families.cost.series)
+        self.price_last_tail = -math.inf
+        self.last_end = math.nan
+        # Smoothed volumes of users still warming up: [short tokens, long tokens, cost].
+        self.fresh_rates = [0.0, 0.0, 0.0]
+        self.team_alarm = _Alarm()
+        self.cost_alarm = _Alarm()
+        self.users: dict[str, UserModel] = {}
+        self.user_alarms: dict[str, _Alarm] = {}
+        # Long-run per-window rates of models and tools, for the contributors of an excess.
+        self.model_rates: dict[str, list[float]] = {}
+        self.tool_rates: dict[str, list[float]] = {}
+
+    # ------------------------------------------------------------------------------------ update
+    def update(self, window: WindowSummary) -> list[Finding]:
+        """Score the closed ``window``, learn from it and return the anomalies it shows."""
+        s = self.settings
+        fam = self._families
+        end = window.end
+        width = window.end - window.start
+        if self.first_seen != self.first_seen:
+            self.first_seen = window.start
+        team_warm = end - self.first_seen >= s.warmup_seconds
+        findings: list[Finding] = []
+
+        # Users first: the team's series exclude users who are still warming up.
+        fresh_tokens = 0.0
+        fresh_cost = 0.0
+        # The users share the user half of the budget; a user is tested only in the windows in
+        # which they are active, so a sparse user's per-window target is correspondingly looser.
+        per_user_budget = self._user_budget / max(10, len(self.users))
+        base_user_target = _target_probability(per_user_budget, s.user_short_tau, s.window_seconds)
+        horizons = fam.users
+        for name, usage in window.by_user.items():
+            user = self.users.get(name)
+            if user is None:
+                user = self.users[name] = UserModel(first_seen=window.start)
+            tokens = _tokens(usage)
+            user_warm = team_warm and end - user.first_seen >= s.warmup_seconds
+            if not user_warm:
+                fresh_tokens += tokens
+                fresh_cost += usage.cost_usd
+            step = user.observe(end, tokens, usage.requests, width, horizons)
+            user_target = min(0.01, base_user_target / user.active_fraction(end, width))
+            alarm = user_warm and step.tail_probability < user_target
+            if alarm:
+                findings.append(self._user_finding(name, user, usage, step, user_target, end))
+            self._track_user_alarm(name, alarm, end)
+            user.learn(end, tokens, usage.requests, width, step, horizons, alarm)
+
+        # New users count in the baseline (the team grows with them) but not as evidence: the
+        # alarm is judged on the rate without the users who are still warming up.
+        elapsed = end - self.last_end if self.last_end == self.last_end else math.inf
+        taus = (s.team_short_tau, s.team_long_tau, s.team_short_tau)
+        fresh_amounts = (fresh_tokens, fresh_tokens, fresh_cost)
+        self.fresh_rates = [
+            rate * math.exp(-elapsed / tau) + (1.0 - math.exp(-width / tau)) * amount
+            for rate, tau, amount in zip(self.fresh_rates, taus, fresh_amounts, strict=True)
+        ]
+        self.last_end = end
+        short = self.team_short.observe(end, _tokens(window.totals), width, fam.team_short)
+        long = self.team_long.observe(end, _tokens(window.totals), width, fam.team_long)
+        cost = self.cost.observe(end, window.totals.cost_usd, width, fam.cost)
+        short_p = self._established_p(self.team_short, short, self.fresh_rates[0], fam.team_short)
+        long_p = self._established_p(self.team_long, long, self.fresh_rates[1], fam.team_long)
+        cost_p = self._established_p(self.cost, cost, self.fresh_rates[2], fam.cost)
+        token_p = min(short_p, long_p)
+        token_alarm = team_warm and token_p < self._team_target
+        price = math.log(self.cost.rate + self.cost.floor(fam.cost)) - math.log(
+            self.team_short.rate + self.team_short.floor(fam.team_short)
+        )
+        price_result = self.price.score(end, price)
+        cost_alarm = (
+            team_warm
+            and cost_p < self._team_target
+            and price_result.tail_probability < self._team_target
+        )
+        if token_alarm:
+            findings.append(self._team_finding(window, short_p, long_p))
+        if cost_alarm:
+            findings.append(self._cost_finding(window, cost, cost_p))
+        self._track_alarm(self.team_alarm, token_alarm, end, short.z * short.scale, self.team_short)
+        self._track_alarm(self.cost_alarm, cost_alarm, end, cost.z * cost.scale, self.cost)
+        self.team_short.learn_current(end, width, fam.team_short, token_alarm)
+        self.team_long.learn_current(end, width, fam.team_long, token_alarm)
+        self.cost.learn_current(end, width, fam.cost, cost_alarm)
+        learn_price_tail = not cost_alarm and end - self.price_last_tail >= s.team_short_tau
+        if learn_price_tail:
+            self.price_last_tail = end
+        self.price.learn(end, price, width, learn_tail=learn_price_tail)
+        self._learn_breakdown(self.model_rates, window.by_model, end)
+        self._learn_breakdown(self.tool_rates, window.by_tool, end)
+        return findings
+
+    # ---------------------------------------------------------------------------------- findings
+    def _severity(self, alarm: _Alarm, ratio: float, end: float) -> Severity:
+        sustained = alarm.active and end - alarm.since >= 15 * 60
+        if sustained and ratio >= 10.0:
+            return "critical"
+        if sustained and ratio >= 3.0:
+            return "error"
+        return "warning"
+
+    def _user_finding(
+        self, name: str, user: UserModel, usage: Usage, step: UserStep, target: float, end: float
+    ) -> Finding:
+        tokens = _tokens(usage)
+        if step.short_probability <= step.long_probability:
+            ratio = step.short_ratio
+            observed = user.short_rate
+        else:
+            ratio = step.long_ratio
+            observed = user.long_rate
+        expected = user.mean_rate
+        kind = "user_runaway"
+        if user.context_ratio(tokens, usage.requests) >= self.settings.runaway_context_ratio:
+            kind = "runaway_agent"
+        elif not user.works_at(end - 1.0):
+            kind = "off_hours"
+        alarm = self.user_alarms.get(name, _Alarm())
+        return Finding(
+            kind=kind,
+            severity=self._severity(alarm, ratio, end),
+            metric="total_tokens",
+            observed=observed,
+            expected=expected,
+            score=calibrated_score(step.tail_probability, target),
+            summary=(
+                f"{name} in {self.team}: {observed:,.0f} tokens/window vs {expected:,.0f} usual"
+                f" ({ratio:.1f}x)"
+            ),
+            user=name,
+            top_contributors=(Contributor("user", name, 1.0),),
+        )
+
+    def _track_user_alarm(self, name: str, active: bool, end: float) -> None:
+        alarm = self.user_alarms.get(name)
+        if not active:
+            if alarm is not None:
+                del self.user_alarms[name]
+            return
+        if alarm is None:
+            alarm = self.user_alarms[name] = _Alarm(since=end)
+        alarm.steps += 1
+        if end - alarm.since >= self.settings.accept_shift_after:
+            # A change point: this user's new volume is their normal now.
+            user = self.users[name]
+            user.mean_rate = max(user.mean_rate, user.long_rate)
+            del self.user_alarms[name]
+
+    def _established_p(
+        self, series: RateSeries, result: StepResult, fresh_rate: float, params: RateParams
+    ) -> float:
+        """Tail probability of the series' rate without the users still warming up."""
+        if fresh_rate <= 0.0 or series.baseline is None or result.scale <= 0.0:
+            return result.tail_probability
+        established = max(0.0, series.rate - fresh_rate)
+        z = (math.log(established + series.floor(params)) - result.expected) / result.scale
+        return series.baseline.tail_probability(z)
+
+    def _team_finding(self, window: WindowSummary, short_p: float, long_p: float) -> Finding:
+        fam = self._families
+        p = min(short_p, long_p)
+        if short_p <= long_p:
+            observed = self.team_short.rate
+            expected = self.team_short.rate_from(self.team_short_expected(), fam.team_short)
+            kind = "team_surge"
+        else:
+            observed = self.team_long.rate
+            expected = self.team_long.rate_from(self.team_long_expected(), fam.team_long)
+            kind = "slow_ramp"
+        ratio = (observed + 1.0) / (expected + 1.0)
+        contributors = self._contributors(window, "tokens")
+        return Finding(
+            kind=kind,
+            severity=self._severity(self.team_alarm, ratio, window.end),
+            metric="total_tokens",
+            observed=observed,
+            expected=expected,
+            score=calibrated_score(p, self._team_target),
+            summary=(
+                f"{self.team}: {observed:,.0f} tokens/window vs {expected:,.0f} expected"
+                f" ({ratio:.1f}x)"
+            ),
+            top_contributors=contributors,
+        )
+
+    def team_short_expected(self) -> float:
+        """Expected log rate of the team's short series at its last window."""
+        assert self.team_short.baseline is not None
+        return self.team_short.baseline.expected_at(self.last_end)[0]
+
+    def team_long_expected(self) -> float:
+        """Expected log rate of the team's long series at its last window."""
+        assert self.team_long.baseline is not None
+        return self.team_long.baseline.expected_at(self.last_end)[0]
+
+    def _cost_finding(self, window: WindowSummary, cost: StepResult, p: float) -> Finding:
+        observed = self.cost.rate
+        expected = self.cost.rate_from(cost.expected, self._families.cost)
+        ratio = (observed + 1e-9) / (expected + 1e-9)
+        return Finding(
+            kind="model_cost_shift",
+            severity=self._severity(self.cost_alarm, ratio, window.end),
+            metric="cost_usd",
+            observed=observed,
+            expected=expected,
+            score=calibrated_score(p, self._team_target),
+            summary=(
+                f"{self.team}: ${observed:,.2f}/window vs ${expected:,.2f} expected ({ratio:.1f}x)"
+                " with token volume in range"
+            ),
+            top_contributors=self._contributors(window, "cost"),
+        )
+
+    def _contributors(self, window: WindowSummary, metric: str) -> tuple[Contributor, ...]:
+        """Users, models and tools ranked by their share of the window's excess."""
+
+        def amount(usage: Usage) -> float:
+            return usage.cost_usd if metric == "cost" else _tokens(usage)
+
+        picks: list[Contributor] = []
+        # What a token usually costs this team: the baseline of a cost excess.
+        usual_cost_per_token = 0.0
+        if self.team_short.mean_rate > 0.0 and self.cost.mean_rate == self.cost.mean_rate:
+            usual_cost_per_token = self.cost.mean_rate / self.team_short.mean_rate
+        user_excess: dict[str, float] = {}
+        for name, usage in window.by_user.items():
+            state = self.users.get(name)
+            usual_tokens = 0.0
+            if state is not None and state.mean_rate == state.mean_rate:
+                usual_tokens = state.mean_rate
+            usual = usual_tokens * usual_cost_per_token if metric == "cost" else usual_tokens
+            user_excess[name] = max(0.0, amount(usage) - usual)
+        index = 0 if metric == "tokens" else 1
+        model_excess = {
+            name: max(0.0, amount(u) - self.model_rates.get(name, [0.0, 0.0, 0.0])[index])
+            for name, u in window.by_model.items()
+        }
+        tool_excess = {
+            name: max(0.0, amount(u) - self.tool_rates.get(name, [0.0, 0.0, 0.0])[index])
+            for name, u in window.by_tool.items()
+        }
+        breakdowns = (("user", user_excess), ("model", model_excess), ("tool", tool_excess))
+        for dimension, excess in breakdowns:
+            total = sum(excess.values())
+            if total <= 0.0:
+                continue
+            ranked = sorted(excess.items(), key=lambda item: (-item[1], item[0]))[:3]
+            picks.extend(
+                Contributor(dimension, name, value / total)  # type: ignore[arg-type]
+                for name, value in ranked
+                if value > 0.0
+            )
+        return tuple(picks)
+
+    # ---------------------------------------------------------------------------------- learning
+    def _track_alarm(
+        self, alarm: _Alarm, active: bool, end: float, residual: float, series: RateSeries
+    ) -> None:
+        if not active:
+            alarm.since, alarm.residual_sum, alarm.steps = math.nan, 0.0, 0
+            return
+        if not alarm.active:
+            alarm.since = end
+        alarm.residual_sum += residual
+        alarm.steps += 1
+        if end - alarm.since >= self.settings.accept_shift_after and series.baseline is not None:
+            # A change point: the anomaly has become the regime; move the baseline to it.
+            series.baseline.shift_level(alarm.residual_sum / alarm.steps)
+            log.info("%s: accepting a new level after %.0fs of alarm", self.team, end - alarm.since)
+            alarm.since, alarm.residual_sum, alarm.steps = math.nan, 0.0, 0
+
+    def _learn_breakdown(
+        self, rates: dict[str, list[float]], usage_by_name: Mapping[str, Usage], end: float
+    ) -> None:
+        weight = 1.0 - math.exp(-self.settings.window_seconds / self.settings.team_long_tau)
+        for name, usage in usage_by_name.items():
+            entry = rates.get(name)
+            if entry is None:
+                entry = rates[name] = [0.0, 0.0, end]
+            keep = math.exp(-(end - entry[2]) / self.settings.team_long_tau)
+            entry[0] = entry[0] * keep + weight * _tokens(usage)
+            entry[1] = entry[1] * keep + weight * usage.cost_usd
+            entry[2] = end
+        if len(rates) > MAX_TRACKED_NAMES:
+            for name in sorted(rates, key=lambda n: rates[n][2])[: len(rates) - MAX_TRACKED_NAMES]:
+                del rates[name]
+
+    # ------------------------------------------------------------------------------------ state
+    def to_state(self) -> bytes:
+        """Compact, versioned snapshot of the team's detector (msgpack)."""
+        plain = {
+            "v": USAGE_STATE_VERSION,
+            "settings": asdict(self.settings),
+            "first_seen": self.first_seen,
+            "last_end": self.last_end,
+            "fresh": self.fresh_rates,
+            "team": [self.team_short.to_plain(), self.team_long.to_plain(), self.cost.to_plain()],
+            "price": [self.price.to_plain(), self.price_last_tail],
+            "alarms": [self.team_alarm.to_plain(), self.cost_alarm.to_plain()],
+            "users": {name: u.to_plain() for name, u in self.users.items()},
+            "user_alarms": {name: a.to_plain() for name, a in self.user_alarms.items()},
+            "models": self.model_rates,
+            "tools": self.tool_rates,
+        }
+        packed: bytes = msgpack.packb(plain, use_bin_type=True)
+        return packed
+
+    @classmethod
+    def from_state(cls, team: str, data: bytes) -> UsageDetector:
+        """Inverse of :meth:`to_state`."""
+        plain = msgpack.unpackb(data, raw=False)
+        if plain.get("v") != USAGE_STATE_VERSION:
+            raise ValueError(f"unknown usage detector state version {plain.get('v')!r}")
+        detector = cls(team, UsageDetectorSettings(**plain["settings"]))
+        fam = detector._families
+        detector.first_seen = plain["first_seen"]
+        detector.last_end = plain["last_end"]
+        detector.fresh_rates = list(plain["fresh"])
+        team_short, team_long, cost = plain["team"]
+        detector.team_short = RateSeries.from_plain(fam.team_short, team_short)
+        detector.team_long = RateSeries.from_plain(fam.team_long, team_long)
+        detector.cost = RateSeries.from_plain(fam.cost, cost)
+        detector.team_alarm = _Alarm(*plain["alarms"][0])
+        detector.cost_alarm = _Alarm(*plain["alarms"][1])
+        detector.price = RobustSeries.from_plain(fam.cost.series, plain["price"][0])
+        detector.price_last_tail = plain["price"][1]
+        detector.users = {name: UserModel.from_plain(u) for name, u in plain["users"].items()}
+        detector.user_alarms = {name: _Alarm(*a) for name, a in plain["user_alarms"].items()}
+        detector.model_rates = {k: list(v) for k, v in plain["models"].items()}
+        detector.tool_rates = {k: list(v) for k, v in plain["tools"].items()}
+        return detector
+
+
+class UsageDetectorFactory:
+    """Creates and restores :class:`UsageDetector` objects (a ``TeamDetectorFactory``).
+
+    Examples
+    --------
+    >>> factory = UsageDetectorFactory(warmup_seconds=3600.0)
+    >>> detector = factory.create("search")
+    >>> factory.restore("search", detector.to_state()).settings.warmup_seconds
+    3600.0
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = UsageDetectorSettings(**settings)
+
+    def create(self, team: str) -> UsageDetector:
+        """A detector for a team with no history."""
+        return UsageDetector(team, self.settings)
+
+    def restore(self, team: str, state: bytes) -> UsageDetector:
+        """A detector restored from a checkpoint."""
+        return UsageDetector.from_state(team, state)
+
+
+def default_factory(**settings: Any) -> UsageDetectorFactory:
+    """The detector factory the core uses: :class:`UsageDetectorFactory` with ``settings``."""
+    return UsageDetectorFactory(**settings)
