@@ -102,10 +102,20 @@ def decay_weight(elapsed: float, half_life: float) -> float:
 
 
 def learn_tail_step(
-    quantile: float, mean_excess: float, z: float, rate: float
+    quantile: float,
+    mean_excess: float,
+    z: float,
+    rate: float,
+    *,
+    relative: bool = False,
+    lowest_quantile: float = 0.5,
 ) -> tuple[float, float]:
     """One step of the tail learner: a Robbins-Monro step of the 95 % quantile and a guarded,
     truncation-corrected exponentially weighted mean of the excesses above it.
+
+    ``relative`` makes the quantile's steps proportional to the quantile itself, for positive
+    statistics of unknown scale (ratios): the tracker then reaches 12 from 2 in a few dozen
+    steps instead of hundreds.
 
     Examples
     --------
@@ -113,14 +123,15 @@ def learn_tail_step(
     >>> learn_tail_step(q, m, 50.0, 0.01)[1] == m  # far beyond the guard: not learned
     True
     """
+    step = rate * quantile if relative else rate
     if z > quantile:
         excess = z - quantile
-        quantile += rate * TAIL_QUANTILE
+        quantile += step * TAIL_QUANTILE
         if excess <= TAIL_GUARD_EXCESSES * mean_excess:
             mean_excess += EXCESS_LEARNING_RATE * (excess / TRUNCATED_MEAN_FRACTION - mean_excess)
     else:
-        quantile -= rate * TAIL_EXCEEDANCE
-    return max(quantile, 0.5), max(mean_excess, 0.05)
+        quantile -= step * TAIL_EXCEEDANCE
+    return max(quantile, lowest_quantile), max(mean_excess, 0.05)
 
 
 def calibrated_score(tail_probability: float, target_probability: float) -> float:

@@ -216,6 +216,16 @@ class UsageDetector:
                 findings.append(self._user_finding(name, user, usage, step, user_target, end))
             self._track_user_alarm(name, alarm, end)
             user.learn(end, tokens, usage.requests, width, step, horizons, alarm)
+        # A user in alarm who sent nothing this window is still followed: their rates decay, and
+        # the alarm holds until they are back to normal, instead of flapping with their gaps.
+        for name in [n for n in self.user_alarms if n not in window.by_user]:
+            user = self.users[name]
+            step = user.observe(end, 0.0, 0, width, horizons)
+            user_target = min(0.01, base_user_target / user.active_fraction(end, width))
+            alarm = step.tail_probability < user_target
+            if alarm:
+                findings.append(self._user_finding(name, user, Usage(), step, user_target, end))
+            self._track_user_alarm(name, alarm, end)
 
         # New users count in the baseline (the team grows with them) but not as evidence: the
         # alarm is judged on the rate without the users who are still warming up.
@@ -274,13 +284,9 @@ class UsageDetector:
         self, name: str, user: UserModel, usage: Usage, step: UserStep, target: float, end: float
     ) -> Finding:
         tokens = _tokens(usage)
-        if step.short_probability <= step.long_probability:
-            ratio = step.short_ratio
-            observed = user.short_rate
-        else:
-            ratio = step.long_ratio
-            observed = user.long_rate
-        expected = user.mean_rate
+        ratio = step.short_ratio
+        observed = user.tokens.short_rate
+        expected = user.tokens.mean_rate
         kind = "user_runaway"
         if user.context_ratio(tokens, usage.requests) >= self.settings.runaway_context_ratio:
             kind = "runaway_agent"
@@ -314,7 +320,8 @@ class UsageDetector:
         if end - alarm.since >= self.settings.accept_shift_after:
             # A change point: this user's new volume is their normal now.
             user = self.users[name]
-            user.mean_rate = max(user.mean_rate, user.long_rate)
+            for tracker in (user.requests, user.tokens):
+                tracker.mean_rate = max(tracker.mean_rate, tracker.long_rate)
             del self.user_alarms[name]
 
     def _established_p(
@@ -352,6 +359,20 @@ class UsageDetector:
                 f" ({ratio:.1f}x)"
             ),
             top_contributors=contributors,
+        )
+
+    def team_band(self) -> tuple[float, float, float]:
+        """Smoothed tokens per window now, what was expected, and the alarm level (for plots)."""
+        series = self.team_short
+        if series.baseline is None or series.baseline.count == 0:
+            return (series.rate, math.nan, math.nan)
+        expected, scale = series.baseline.expected_at(self.last_end)
+        z_alarm = series.baseline.threshold(self._team_target)
+        params = self._families.team_short
+        return (
+            series.rate,
+            series.rate_from(expected, params),
+            series.rate_from(expected + z_alarm * scale, params),
         )
 
     def team_short_expected(self) -> float:
@@ -397,8 +418,8 @@ class UsageDetector:
         for name, usage in window.by_user.items():
             state = self.users.get(name)
             usual_tokens = 0.0
-            if state is not None and state.mean_rate == state.mean_rate:
-                usual_tokens = state.mean_rate
+            if state is not None and state.tokens.mean_rate == state.tokens.mean_rate:
+                usual_tokens = state.tokens.mean_rate
             usual = usual_tokens * usual_cost_per_token if metric == "cost" else usual_tokens
             user_excess[name] = max(0.0, amount(usage) - usual)
         index = 0 if metric == "tokens" else 1

@@ -1,17 +1,24 @@
 """Per-user usage model: small, fast, and judged on volume relative to the user's own normal.
 
-A team can have thousands of users, so a user costs a few floats and a few microseconds per window
-in which they are active (an idle user costs nothing: decay is applied lazily from timestamps).
+A team can have thousands of users, so a user costs a few dozen floats and a few microseconds per
+window in which they are active (an idle user costs nothing: decay is applied lazily from
+timestamps).
 
-The statistic is the user's smoothed token rate divided by their own long-run mean rate ``M``
-(idle time included). Over a short horizon (runaway agents) and a longer one (agent loops), its
-upper tail is tracked with the same calibrated exponential tail as every other series
-(:func:`detectors.robust.learn_tail_step`), so a user whose work comes in bursts gets a higher bar
-than a steady one, and the bar corresponds to a target false-alarm rate. The ratio is used on a
-linear scale: a smoothed Poisson-like rate has a tail close to exponential there, while an
-exponential tail on a log scale (a Pareto tail) proved far too heavy, hiding 10x loops. The daily
-cycle needs no profile here: working-hour peaks are part of the distribution the tail learns, and
-only volume far beyond anything the user does counts.
+Two quantities are followed, each as its smoothed rate divided by the user's own long-run mean
+rate (idle time included), over a short horizon (runaway agents) and a longer one (agent loops):
+
+* **requests** — counts are close to Poisson, so the ratio's upper tail is close to exponential and
+  is modelled as such on a linear scale: a loop at 10x the user's normal volume stands out fast;
+* **tokens** — request sizes are heavy-tailed (one huge context is normal), so the tail is modelled
+  as exponential on ``log(1 + ratio)``, i.e. a Pareto tail: only volume far beyond anything the user
+  does counts, which is what a runaway agent with huge contexts produces.
+
+Each of the four statistics has its own calibrated tail (:func:`detectors.robust.learn_tail_step`:
+a tracked 95 % quantile and the mean excess above it), so a bursty user gets a higher bar than a
+steady one, and the bar corresponds to a target false-alarm rate. The daily cycle needs no profile
+here: working-hour peaks are part of the distribution the tails learn. A long-horizon statistic
+only counts while its short-horizon twin is above its own 95 % quantile: the smoothed rate of an
+incident that has just ended stays high for an hour, and that is not a reason to keep alarming.
 
 What *is* kept per hour is when the user works: the number of distinct days they were active in
 each weekday/weekend hour. That turns a finding into ``off_hours`` when it happens in hours the
@@ -21,15 +28,15 @@ Examples
 --------
 >>> user = UserModel(first_seen=0.0)
 >>> horizons = UserHorizons()
->>> def window(minute, tokens):
-...     step = user.observe(60.0 * minute, tokens, 1, 60.0, horizons)
-...     user.learn(60.0 * minute, tokens, 1, 60.0, step, horizons, in_alarm=False)
+>>> def window(minute, tokens, requests):
+...     step = user.observe(60.0 * minute, tokens, requests, 60.0, horizons)
+...     user.learn(60.0 * minute, tokens, requests, 60.0, step, horizons, in_alarm=False)
 ...     return step
->>> steady = [window(m, 1_000.0 + 500.0 * (m % 3)) for m in range(1, 3000)]
+>>> steady = [window(m, 1_000.0 + 500.0 * (m % 3), 1 + m % 2) for m in range(1, 3000)]
 >>> max(step.tail_probability for step in steady[-1000:]) > 1e-3
 True
->>> [window(m, 40_000.0).tail_probability < 1e-6 for m in range(3000, 3003)]
-[False, False, True]
+>>> [window(m, 40_000.0, 30).tail_probability < 1e-6 for m in range(3000, 3003)]
+[False, True, True]
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.robust import (
+    NORMAL_MEAN_EXCESS_95,
     SEASONAL_BINS,
     SECONDS_PER_DAY,
     TAIL_EXCEEDANCE,
@@ -48,9 +56,14 @@ from detectors.robust import (
 )
 
 LN2 = math.log(2.0)
-# The tails start at "twice the usual rate, give or take one usual rate" and learn the real spread.
-INITIAL_TAIL_QUANTILE = 2.0
-INITIAL_MEAN_EXCESS = 1.0
+# Priors of the tails. Requests (linear ratio): "twice the usual rate, give or take one usual
+# rate". Tokens (log(1 + ratio)): "three times the usual, with a normal-like spread above".
+REQUESTS_PRIOR = (2.0, 1.0)
+# An hour's profile counts once it has been seen on this many days.
+PROFILE_MIN_DAYS = 2
+# Slowest learning rate of a profile hour: about the last five days of that hour.
+PROFILE_WEIGHT = 0.2
+TOKENS_PRIOR = (math.log(3.0), NORMAL_MEAN_EXCESS_95)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +75,7 @@ class UserHorizons:
     short_tau, long_tau
         Smoothing time constants (seconds) of the two rates.
     mean_half_life
-        Half-life (seconds) of the long-run mean rate ``M``.
+        Half-life (seconds) of the long-run mean rate.
     tail_rate
         Quantile-tracker step per tail update (the tail learns once per time constant).
     """
@@ -70,22 +83,219 @@ class UserHorizons:
     short_tau: float = 300.0
     long_tau: float = 3600.0
     mean_half_life: float = 7 * SECONDS_PER_DAY
-    tail_rate: float = 0.03
+    tail_rate: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
 class UserStep:
-    """A user's scored window: ratios to the usual rate and the tail probability."""
+    """A user's scored window: token ratios to the usual rate and tail probabilities."""
 
     short_ratio: float
     long_ratio: float
     tail_probability: float
-    short_probability: float
-    long_probability: float
+    requests_probability: float
+    tokens_probability: float
+    idle: float
+
+
+class RatioTracker:
+    """One quantity of one user: mean rate, two smoothed rates and their calibrated tails.
+
+    ``log_scale`` selects the Pareto-like tail on ``log(1 + ratio)`` (heavy-tailed quantities)
+    instead of the exponential tail on the ratio itself.
+    """
+
+    __slots__ = (
+        "hour_start",
+        "hour_sum",
+        "hour_tainted",
+        "log_scale",
+        "long_excess",
+        "long_q",
+        "long_rate",
+        "long_tail_at",
+        "mean_rate",
+        "profile",
+        "profile_count",
+        "short_excess",
+        "short_q",
+        "short_rate",
+        "short_tail_at",
+        "usual_now",
+    )
+
+    def __init__(self, log_scale: bool) -> None:
+        self.log_scale = log_scale
+        prior_q, prior_excess = TOKENS_PRIOR if log_scale else REQUESTS_PRIOR
+        self.mean_rate = math.nan
+        self.short_rate = 0.0
+        self.long_rate = 0.0
+        self.short_q = self.long_q = prior_q
+        self.short_excess = self.long_excess = prior_excess
+        self.short_tail_at = self.long_tail_at = -math.inf
+        # Typical rate per weekday/weekend hour: what is usual *at this hour* (a nightly batch
+        # job's run, a morning peak) is not an anomaly. Learned from closed, clean hours.
+        self.profile = array("d", bytes(8 * SEASONAL_BINS))
+        self.profile_count = bytearray(SEASONAL_BINS)
+        self.hour_start = math.nan
+        self.hour_sum = 0.0
+        self.hour_tainted = False
+        self.usual_now = math.nan
+
+    def usual_at(self, ts: float) -> float:
+        """The rate to compare with at ``ts``: the long-run mean, or this hour's if higher."""
+        b = seasonal_bin(ts)
+        usual = self.mean_rate
+        if self.profile_count[b] >= PROFILE_MIN_DAYS and self.profile[b] > usual:
+            usual = self.profile[b]
+        return max(usual, 1e-9)
+
+    def close_hours(self, until: float, width: float) -> None:
+        """Fold the hours that ended before ``until`` into the profile (idle hours are zeros)."""
+        if self.hour_start != self.hour_start:
+            self.hour_start = math.floor(until / 3600.0) * 3600.0
+            return
+        current = math.floor(until / 3600.0) * 3600.0
+        hour = self.hour_start
+        steps = 0
+        while hour < current and steps < SEASONAL_BINS:
+            if not self.hour_tainted or hour != self.hour_start:
+                rate = (self.hour_sum if hour == self.hour_start else 0.0) * width / 3600.0
+                b = seasonal_bin(hour)
+                seen = self.profile_count[b]
+                self.profile[b] += max(1.0 / (seen + 1), PROFILE_WEIGHT) * (rate - self.profile[b])
+                self.profile_count[b] = min(seen + 1, 255)
+            hour += 3600.0
+            steps += 1
+        if current != self.hour_start:
+            self.hour_start = current
+            self.hour_sum = 0.0
+            self.hour_tainted = False
+
+    def statistic(self, ratio: float) -> float:
+        """The scale the tail is modelled on."""
+        return math.log1p(ratio) if self.log_scale else ratio
+
+    def advance(
+        self, end: float, amount: float, elapsed: float, width: float, horizons: UserHorizons
+    ) -> None:
+        """Decay the smoothed rates over ``elapsed`` seconds and add this window's amount."""
+        if self.mean_rate != self.mean_rate:
+            self.mean_rate = amount
+        self.close_hours(end - width, width)
+        self.usual_now = self.usual_at(end - width)
+        self.short_rate = (
+            self.short_rate * math.exp(-elapsed / horizons.short_tau)
+            + (1.0 - math.exp(-width / horizons.short_tau)) * amount
+        )
+        self.long_rate = (
+            self.long_rate * math.exp(-elapsed / horizons.long_tau)
+            + (1.0 - math.exp(-width / horizons.long_tau)) * amount
+        )
+
+    def ratios(self) -> tuple[float, float]:
+        """Short and long smoothed rates relative to the usual rate (set by :meth:`advance`)."""
+        usual = self.usual_now
+        return self.short_rate / usual, self.long_rate / usual
+
+    def probability(self) -> float:
+        """Tail probability now: the short horizon, or the long one while the short is high."""
+        short_ratio, long_ratio = self.ratios()
+        short_p = _tail_probability(self.statistic(short_ratio), self.short_q, self.short_excess)
+        if short_p >= TAIL_EXCEEDANCE:
+            return short_p
+        long_p = _tail_probability(self.statistic(long_ratio), self.long_q, self.long_excess)
+        return min(short_p, long_p)
+
+    def taint_hour(self, amount: float) -> None:
+        """An alarming window: its hour will not enter the profile."""
+        self.hour_sum += amount
+        self.hour_tainted = True
+
+    def learn(
+        self,
+        end: float,
+        amount: float,
+        idle: float,
+        age: float,
+        width: float,
+        horizons: UserHorizons,
+    ) -> None:
+        """Learn the window: the mean (idle time counts as zeros) and, now and then, the tails."""
+        self.hour_sum += amount
+        self.mean_rate *= min(math.exp(-LN2 * idle / horizons.mean_half_life), 1.0 - idle / age)
+        weight = max(1.0 - math.exp(-LN2 * width / horizons.mean_half_life), width / age)
+        self.mean_rate += weight * (amount - self.mean_rate)
+        short_ratio, long_ratio = self.ratios()
+        relative = not self.log_scale
+        lowest = 0.5 if self.log_scale else 1.0
+        if end - self.short_tail_at >= horizons.short_tau:
+            self.short_tail_at = end
+            self.short_q, self.short_excess = learn_tail_step(
+                self.short_q,
+                self.short_excess,
+                self.statistic(short_ratio),
+                horizons.tail_rate,
+                relative=relative,
+                lowest_quantile=lowest,
+            )
+        if end - self.long_tail_at >= horizons.long_tau:
+            self.long_tail_at = end
+            self.long_q, self.long_excess = learn_tail_step(
+                self.long_q,
+                self.long_excess,
+                self.statistic(long_ratio),
+                horizons.tail_rate,
+                relative=relative,
+                lowest_quantile=lowest,
+            )
+
+    def to_plain(self) -> list[Any]:
+        """Compact msgpack-able form."""
+        return [
+            self.mean_rate,
+            self.short_rate,
+            self.long_rate,
+            self.short_q,
+            self.short_excess,
+            self.long_q,
+            self.long_excess,
+            self.short_tail_at,
+            self.long_tail_at,
+            self.hour_start,
+            self.hour_sum,
+            self.hour_tainted,
+            self.usual_now,
+            self.profile.tobytes(),
+            bytes(self.profile_count),
+        ]
+
+    @classmethod
+    def from_plain(cls, log_scale: bool, plain: list[Any]) -> RatioTracker:
+        """Inverse of :meth:`to_plain`."""
+        tracker = cls(log_scale)
+        (
+            tracker.mean_rate,
+            tracker.short_rate,
+            tracker.long_rate,
+            tracker.short_q,
+            tracker.short_excess,
+            tracker.long_q,
+            tracker.long_excess,
+            tracker.short_tail_at,
+            tracker.long_tail_at,
+            tracker.hour_start,
+            tracker.hour_sum,
+            tracker.hour_tainted,
+            tracker.usual_now,
+        ) = plain[:13]
+        tracker.profile = array("d", plain[13])
+        tracker.profile_count = bytearray(plain[14])
+        return tracker
 
 
 class UserModel:
-    """Two smoothed rates, the long-run mean, two calibrated tails and an activity calendar."""
+    """Requests and tokens of one user, with an activity calendar."""
 
     __slots__ = (
         "active_days",
@@ -93,15 +303,8 @@ class UserModel:
         "first_seen",
         "last_active_day",
         "last_end",
-        "long_excess",
-        "long_q",
-        "long_rate",
-        "long_tail_at",
-        "mean_rate",
-        "short_excess",
-        "short_q",
-        "short_rate",
-        "short_tail_at",
+        "requests",
+        "tokens",
         "tokens_per_request",
     )
 
@@ -109,15 +312,8 @@ class UserModel:
         self.first_seen = first_seen
         self.active_windows = 0
         self.last_end = math.nan
-        self.short_rate = 0.0
-        self.long_rate = 0.0
-        self.mean_rate = math.nan
-        self.short_q = INITIAL_TAIL_QUANTILE
-        self.short_excess = INITIAL_MEAN_EXCESS
-        self.long_q = INITIAL_TAIL_QUANTILE
-        self.long_excess = INITIAL_MEAN_EXCESS
-        self.short_tail_at = -math.inf
-        self.long_tail_at = -math.inf
+        self.requests = RatioTracker(log_scale=False)
+        self.tokens = RatioTracker(log_scale=True)
         self.tokens_per_request = math.nan
         self.active_days = bytearray(SEASONAL_BINS)
         self.last_active_day = array("H", bytes(2 * SEASONAL_BINS))
@@ -125,25 +321,27 @@ class UserModel:
     def observe(
         self, end: float, tokens: float, requests: int, width: float, horizons: UserHorizons
     ) -> UserStep:
-        """Score the user's window ending at ``end``; :meth:`learn` must follow."""
+        """Score the user's window ending at ``end``; :meth:`learn` must follow.
+
+        An absent user in alarm is observed with zero tokens and requests, so that the alarm
+        follows their decaying rates rather than stopping (and restarting) with their gaps.
+        """
         if self.last_end != self.last_end:
-            self.mean_rate = tokens
             self.last_end = end - width
         elapsed = end - self.last_end
-        keep_short = math.exp(-elapsed / horizons.short_tau)
-        keep_long = math.exp(-elapsed / horizons.long_tau)
-        self.short_rate = (
-            self.short_rate * keep_short + (1.0 - math.exp(-width / horizons.short_tau)) * tokens
-        )
-        self.long_rate = (
-            self.long_rate * keep_long + (1.0 - math.exp(-width / horizons.long_tau)) * tokens
-        )
-        usual = max(self.mean_rate, 1e-9)
-        short_ratio = self.short_rate / usual
-        long_ratio = self.long_rate / usual
-        short_p = _tail_probability(short_ratio, self.short_q, self.short_excess)
-        long_p = _tail_probability(long_ratio, self.long_q, self.long_excess)
-        return UserStep(short_ratio, long_ratio, min(short_p, long_p), short_p, long_p)
+        idle = max(elapsed - width, 0.0)
+        self.requests.advance(end, float(requests), elapsed, width, horizons)
+        self.tokens.advance(end, tokens, elapsed, width, horizons)
+        self.last_end = end
+        requests_p = self.requests.probability()
+        tokens_p = self.tokens.probability()
+        short_ratio, long_ratio = self.tokens.ratios()
+        # Requests carry the evidence; tokens alone (a few huge requests) are normal, so they only
+        # count when requests are up too. Two families tested: Bonferroni keeps the target.
+        if requests_p >= TAIL_EXCEEDANCE:
+            tokens_p = 1.0
+        p = min(1.0, 2.0 * min(requests_p, tokens_p))
+        return UserStep(short_ratio, long_ratio, p, requests_p, tokens_p, idle)
 
     def learn(
         self,
@@ -156,33 +354,14 @@ class UserModel:
         in_alarm: bool,
     ) -> None:
         """Learn the window :meth:`observe` scored; an alarming window teaches nothing."""
-        elapsed = end - self.last_end
-        self.last_end = end
         self.active_windows += 1
         if in_alarm:
+            self.requests.taint_hour(float(requests))
+            self.tokens.taint_hour(tokens)
             return
-        # The mean decays over the idle gap (zeros) and then takes this window's amount.
-        # A young user's mean is the plain average since first seen, idle windows included.
-        age_in_windows = max((end - self.first_seen) / width, 1.0)
-        idle = max(elapsed - width, 0.0)
-        self.mean_rate *= min(
-            math.exp(-LN2 * idle / horizons.mean_half_life), 1.0 - idle / (end - self.first_seen)
-        )
-        weight = max(1.0 - math.exp(-LN2 * width / horizons.mean_half_life), 1.0 / age_in_windows)
-        self.mean_rate += weight * (tokens - self.mean_rate)
-        if end - self.short_tail_at >= horizons.short_tau:
-            self.short_tail_at = end
-            self.short_q, self.short_excess = learn_tail_step(
-                self.short_q,
-                self.short_excess,
-                step.short_ratio,
-                horizons.tail_rate,
-            )
-        if end - self.long_tail_at >= horizons.long_tau:
-            self.long_tail_at = end
-            self.long_q, self.long_excess = learn_tail_step(
-                self.long_q, self.long_excess, step.long_ratio, horizons.tail_rate
-            )
+        age = max(end - self.first_seen, width)
+        self.requests.learn(end, float(requests), step.idle, age, width, horizons)
+        self.tokens.learn(end, tokens, step.idle, age, width, horizons)
         if requests > 0 and tokens > 0:
             ratio = math.log(tokens / requests)
             if self.tokens_per_request != self.tokens_per_request:
@@ -217,15 +396,8 @@ class UserModel:
             self.first_seen,
             self.active_windows,
             self.last_end,
-            self.short_rate,
-            self.long_rate,
-            self.mean_rate,
-            self.short_q,
-            self.short_excess,
-            self.long_q,
-            self.long_excess,
-            self.short_tail_at,
-            self.long_tail_at,
+            self.requests.to_plain(),
+            self.tokens.to_plain(),
             self.tokens_per_request,
             bytes(self.active_days),
             self.last_active_day.tobytes(),
@@ -236,22 +408,13 @@ class UserModel:
         """Inverse of :meth:`to_plain`."""
         user = cls(plain[0])
         user.active_windows = plain[1]
-        (
-            user.last_end,
-            user.short_rate,
-            user.long_rate,
-            user.mean_rate,
-            user.short_q,
-            user.short_excess,
-            user.long_q,
-            user.long_excess,
-            user.short_tail_at,
-            user.long_tail_at,
-            user.tokens_per_request,
-        ) = plain[2:13]
-        user.active_days = bytearray(plain[13])
+        user.last_end = plain[2]
+        user.requests = RatioTracker.from_plain(False, plain[3])
+        user.tokens = RatioTracker.from_plain(True, plain[4])
+        user.tokens_per_request = plain[5]
+        user.active_days = bytearray(plain[6])
         days = array("H")
-        days.frombytes(plain[14])
+        days.frombytes(plain[7])
         user.last_active_day = days
         return user
 
