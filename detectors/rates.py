@@ -36,6 +36,9 @@ from detectors.robust import (
     StepResult,
 )
 
+# Tails learn at least this often, even for slow series: a two-hour time constant would otherwise
+# leave a few dozen samples in the first days, too few to know the tail.
+MAX_TAIL_INTERVAL_SECONDS = 600.0
 # Gaps longer than this are summarised by their last two days only: older hours add nothing the
 # profile would not learn again.
 MAX_GAP_SUMMARY_SECONDS = 2 * SECONDS_PER_DAY
@@ -73,7 +76,8 @@ class RateSeries:
         self.mean_rate = math.nan
         self.last_end = math.nan
         # Smoothed values a few windows apart are nearly the same value: the tail learns from one
-        # step per time constant, so an episode counts once rather than tau / width times.
+        # step per time constant (at most ten minutes apart), so an episode does not count
+        # tau / width times.
         self.last_tail_end = -math.inf
         self.baseline = baseline
 
@@ -115,7 +119,9 @@ class RateSeries:
     def learn_current(self, end: float, width: float, params: RateParams, in_alarm: bool) -> None:
         """Learn the value :meth:`observe` just scored (split so the caller can decide alarms)."""
         assert self.baseline is not None
-        learn_tail = not in_alarm and end - self.last_tail_end >= params.tau
+        learn_tail = not in_alarm and end - self.last_tail_end >= min(
+            params.tau, MAX_TAIL_INTERVAL_SECONDS
+        )
         if learn_tail:
             self.last_tail_end = end
         self.baseline.learn(end, self.transformed(params), width, learn_tail=learn_tail)

@@ -53,10 +53,15 @@ TRUNCATED_MEAN_FRACTION = 1.0 - TAIL_GUARD_EXCESSES * math.exp(-TAIL_GUARD_EXCES
     1.0 - math.exp(-TAIL_GUARD_EXCESSES)
 )
 EXCESS_LEARNING_RATE = 0.05
+# A bin's scale learns this many times faster than its mean (two days of memory instead of a
+# week by default).
+SCALE_MEMORY_FRACTION = 3.5
 # Weight, in steps, of the series-wide scale in a bin's scale.
 SCALE_PRIOR_STEPS = 10
 # Mean absolute deviation of a normal is sigma * sqrt(2 / pi); this turns it back into sigma.
 MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2.0)
+# The mean of max(X, 0) of a normal is sigma / sqrt(2 pi).
+UPPER_MEAN_TO_SIGMA = math.sqrt(2.0 * math.pi)
 
 
 def seasonal_bin(ts: float) -> int:
@@ -171,6 +176,10 @@ class SeriesParams:
         Residuals enter learning only up to this many scales (Huber-style robustness).
     tail_rate
         Step of the stochastic-approximation tracker of the 95 % quantile of z.
+    upper_scale
+        Estimate the scale from residuals above the expectation only (the upper
+        semi-deviation): for detectors of excess, a holiday or an outage (a drop) then does not
+        widen the band that excesses are judged against.
     """
 
     level_half_life: float
@@ -178,6 +187,7 @@ class SeriesParams:
     scale_floor: float = 0.05
     clip: float = 2.5
     tail_rate: float = 0.01
+    upper_scale: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,12 +248,27 @@ class RobustSeries:
         previous = b - 1 if b % 24 else b + 23
         return previous if counts[previous] else b
 
+    def neighbour(self, ts: float, b: int) -> tuple[int, float]:
+        """The adjacent hour of ``ts`` (same day type) and its weight in a linear interpolation.
+
+        Hour bins are centred on the half hour; interpolating between them follows a morning
+        ramp within the hour instead of treating it as noise around a step.
+        """
+        position = (ts % SECONDS_PER_HOUR) / SECONDS_PER_HOUR - 0.5
+        hour = b % 24
+        other = (hour + (1 if position >= 0.0 else -1)) % 24 + (b - hour)
+        other = self.reference_bin(other)
+        if not self.profile_count[other]:
+            return b, 0.0
+        return other, abs(position)
+
     def expected_at(self, ts: float) -> tuple[float, float]:
         """Expected value and residual scale at ``ts``."""
         b = self.reference_bin(seasonal_bin(ts))
         seen = self.profile_count[b]
         if not seen:
             return self.level, max(self.scale, self.params.scale_floor)
+        other, share = self.neighbour(ts, b)
         # Shrink a young bin's scale towards the series-wide one: a few points say little.
         bin_scale = self.bin_scale[b]
         global_scale = self.scale
@@ -251,7 +276,8 @@ class RobustSeries:
             seen * bin_scale * bin_scale + SCALE_PRIOR_STEPS * global_scale * global_scale
         ) / (seen + SCALE_PRIOR_STEPS)
         scale = max(math.sqrt(blended), 0.5 * global_scale, self.params.scale_floor)
-        return self.level + self.profile[b], scale
+        offset = (1.0 - share) * self.profile[b] + share * self.profile[other]
+        return self.level + offset, scale
 
     def tail_probability(self, z: float) -> float:
         """Probability of a z at least this large under the series' own null tail."""
@@ -309,6 +335,11 @@ class RobustSeries:
         profile_weight = max(
             weight / (seen + weight), min(1.0, elapsed * weight / params.profile_memory)
         )
+        # Scales forget faster than means: a noisy first day must not set the bar for a week.
+        scale_weight = max(
+            weight / (seen + weight),
+            min(1.0, SCALE_MEMORY_FRACTION * elapsed * weight / params.profile_memory),
+        )
         if seen == 0:
             # Start the bin from what the borrowed bin predicted, not from zero.
             reference = self.reference_bin(b)
@@ -318,9 +349,21 @@ class RobustSeries:
             else:
                 self.bin_scale[b] = self.scale
         self.level += level_weight * clipped
-        self.profile[b] += profile_weight * (clipped - level_weight * clipped)
-        deviation = min(abs(residual), limit) * MEAN_ABS_TO_SIGMA
-        self.bin_scale[b] += profile_weight * (deviation - self.bin_scale[b])
+        seasonal_part = clipped - level_weight * clipped
+        other, share = self.neighbour(ts, b) if seen else (b, 0.0)
+        self.profile[b] += profile_weight * (1.0 - share) * seasonal_part
+        if share > 0.0:
+            other_seen = self.profile_count[other]
+            other_weight = max(
+                weight / (other_seen + weight),
+                min(1.0, elapsed * weight / params.profile_memory),
+            )
+            self.profile[other] += other_weight * share * seasonal_part
+        if params.upper_scale:
+            deviation = min(max(residual, 0.0), limit) * UPPER_MEAN_TO_SIGMA
+        else:
+            deviation = min(abs(residual), limit) * MEAN_ABS_TO_SIGMA
+        self.bin_scale[b] += scale_weight * (deviation - self.bin_scale[b])
         self.scale += level_weight * (deviation - self.scale)
         self.profile_count[b] = min(seen + max(1, round(weight)), 65_000)
         self.count += 1

@@ -19,14 +19,14 @@ Examples
 --------
 >>> from detectors.base import Usage, WindowSummary
 >>> detector = UsageDetector("search", UsageDetectorSettings(warmup_seconds=3600.0))
->>> def window(minute, tokens, user="ann"):
-...     usage = Usage(input_tokens=tokens, output_tokens=0, cost_usd=tokens * 3e-6, requests=2)
+>>> def window(minute, tokens, requests, user="ann"):
+...     usage = Usage(input_tokens=tokens, cost_usd=tokens * 3e-6, requests=requests)
 ...     return WindowSummary("search", 60.0 * minute, 60.0 * (minute + 1), usage,
 ...                          {user: usage}, {"m": usage}, {"chat": usage})
->>> quiet = [detector.update(window(m, 1000 + 37 * (m % 7))) for m in range(240)]
+>>> quiet = [detector.update(window(m, 1000 + 37 * (m % 7), 1 + m % 3)) for m in range(3000)]
 >>> sum(map(len, quiet))
 0
->>> loud = [detector.update(window(240 + m, 60_000)) for m in range(5)]
+>>> loud = [detector.update(window(3000 + m, 200_000, 30)) for m in range(5)]
 >>> sorted({f.kind for findings in loud for f in findings})
 ['runaway_agent', 'team_surge']
 """
@@ -46,6 +46,7 @@ from detectors.rates import RateParams, RateSeries
 from detectors.robust import (
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
+    TAIL_EXCEEDANCE,
     RobustSeries,
     SeriesParams,
     StepResult,
@@ -57,6 +58,10 @@ log = logging.getLogger(__name__)
 
 USAGE_STATE_VERSION = 1
 WINDOWS_PER_WEEK_AT_60S = 7 * 24 * 60
+# The long-horizon (slow ramp) series alarm only after this many warm-ups.
+LONG_HORIZON_WARMUP_FACTOR = 1.5
+# An alarm, once raised, holds until the tail probability is this many times above the target.
+HYSTERESIS_FACTOR = 100.0
 # Breakdown trackers kept per team (models, tools); the least used are dropped beyond this.
 MAX_TRACKED_NAMES = 48
 
@@ -90,7 +95,8 @@ class UsageDetectorSettings:
     team_long_tau: float = 2 * SECONDS_PER_HOUR
     user_short_tau: float = 300.0
     user_long_tau: float = SECONDS_PER_HOUR
-    level_half_life: float = 2 * SECONDS_PER_DAY
+    level_half_life: float = 7 * SECONDS_PER_DAY
+    fast_level_half_life: float = 7 * SECONDS_PER_DAY
     profile_memory: float = 7 * SECONDS_PER_HOUR
     runaway_context_ratio: float = 4.0
     team_floor_fraction: float = 0.1
@@ -105,11 +111,19 @@ class _Families:
 
 
 def _families(settings: UsageDetectorSettings) -> _Families:
-    series = SeriesParams(settings.level_half_life, settings.profile_memory, tail_rate=0.03)
+    # The short horizon judges against today's level (a team's level moves by tens of percent
+    # from one day to the next, which would drown a 3x surge judged against last week's level);
+    # the long horizon keeps a slow level so that a ramp over a day or two stays visible.
+    fast = SeriesParams(
+        settings.fast_level_half_life, settings.profile_memory, tail_rate=0.03, upper_scale=True
+    )
+    slow = SeriesParams(
+        settings.level_half_life, settings.profile_memory, tail_rate=0.03, upper_scale=True
+    )
     return _Families(
-        team_short=RateParams(settings.team_short_tau, series, settings.team_floor_fraction),
-        team_long=RateParams(settings.team_long_tau, series, settings.team_floor_fraction),
-        cost=RateParams(settings.team_short_tau, series, settings.team_floor_fraction),
+        team_short=RateParams(settings.team_short_tau, fast, settings.team_floor_fraction),
+        team_long=RateParams(settings.team_long_tau, slow, settings.team_floor_fraction),
+        cost=RateParams(settings.team_short_tau, fast, settings.team_floor_fraction),
         users=UserHorizons(short_tau=settings.user_short_tau, long_tau=settings.user_long_tau),
     )
 
@@ -139,6 +153,33 @@ class _Alarm:
         return [self.since, self.residual_sum, self.steps]
 
 
+def _bar(target: float, in_alarm: bool) -> float:
+    """The tail probability below which a series alarms: the target to start, a laxer bar to
+    continue (hysteresis), so that one incident is one alert rather than a string of them."""
+    return min(TAIL_EXCEEDANCE, target * HYSTERESIS_FACTOR) if in_alarm else target
+
+
+def _binomial_upper_tail(successes: int, trials: int, probability: float) -> float:
+    """P(X >= successes) for X ~ Binomial(trials, probability).
+
+    Examples
+    --------
+    >>> round(_binomial_upper_tail(1, 1, 0.05), 3), _binomial_upper_tail(0, 5, 0.05)
+    (0.05, 1.0)
+    """
+    if successes <= 0:
+        return 1.0
+    if successes > trials:
+        return 0.0
+    below = 0.0
+    term = (1.0 - probability) ** trials
+    odds = probability / (1.0 - probability)
+    for count in range(successes):
+        below += term
+        term *= (trials - count) / (count + 1) * odds
+    return max(0.0, 1.0 - below)
+
+
 def _tokens(usage: Usage) -> float:
     return float(usage.input_tokens + usage.output_tokens)
 
@@ -165,13 +206,16 @@ class UsageDetector:
         self.first_seen = math.nan
         self.team_short = RateSeries()
         self.team_long = RateSeries()
+        self.requests_short = RateSeries()
+        self.requests_long = RateSeries()
         self.cost = RateSeries()
         # Log cost per token of the smoothed rates: a pricier model moves it, more tokens do not.
         self.price = RobustSeries(self._families.cost.series)
         self.price_last_tail = -math.inf
         self.last_end = math.nan
-        # Smoothed volumes of users still warming up: [short tokens, long tokens, cost].
-        self.fresh_rates = [0.0, 0.0, 0.0]
+        # Smoothed volumes of users still warming up:
+        # [short tokens, long tokens, cost, short requests, long requests].
+        self.fresh_rates = [0.0, 0.0, 0.0, 0.0, 0.0]
         self.team_alarm = _Alarm()
         self.cost_alarm = _Alarm()
         self.users: dict[str, UserModel] = {}
@@ -195,23 +239,36 @@ class UsageDetector:
         # Users first: the team's series exclude users who are still warming up.
         fresh_tokens = 0.0
         fresh_cost = 0.0
+        fresh_requests = 0.0
         # The users share the user half of the budget; a user is tested only in the windows in
         # which they are active, so a sparse user's per-window target is correspondingly looser.
         per_user_budget = self._user_budget / max(10, len(self.users))
         base_user_target = _target_probability(per_user_budget, s.user_short_tau, s.window_seconds)
         horizons = fam.users
+        # How many established users are above their own 95 % quantile right now: under normal
+        # traffic about one in twenty, independently; in a team-wide surge, most of them.
+        elevated_users = 0
+        tested_users = 0
         for name, usage in window.by_user.items():
             user = self.users.get(name)
             if user is None:
                 user = self.users[name] = UserModel(first_seen=window.start)
             tokens = _tokens(usage)
-            user_warm = team_warm and end - user.first_seen >= s.warmup_seconds
+            user_warm = (
+                team_warm and end - user.first_seen >= s.warmup_seconds and user.knows_its_tail()
+            )
             if not user_warm:
                 fresh_tokens += tokens
                 fresh_cost += usage.cost_usd
+                fresh_requests += usage.requests
             step = user.observe(end, tokens, usage.requests, width, horizons)
             user_target = min(0.01, base_user_target / user.active_fraction(end, width))
-            alarm = user_warm and step.tail_probability < user_target
+            alarm = user_warm and step.tail_probability < _bar(
+                user_target, name in self.user_alarms
+            )
+            if user_warm:
+                tested_users += 1
+                elevated_users += step.requests_probability < TAIL_EXCEEDANCE
             if alarm:
                 findings.append(self._user_finding(name, user, usage, step, user_target, end))
             self._track_user_alarm(name, alarm, end)
@@ -222,7 +279,7 @@ class UsageDetector:
             user = self.users[name]
             step = user.observe(end, 0.0, 0, width, horizons)
             user_target = min(0.01, base_user_target / user.active_fraction(end, width))
-            alarm = step.tail_probability < user_target
+            alarm = step.tail_probability < _bar(user_target, True)
             if alarm:
                 findings.append(self._user_finding(name, user, Usage(), step, user_target, end))
             self._track_user_alarm(name, alarm, end)
@@ -230,38 +287,71 @@ class UsageDetector:
         # New users count in the baseline (the team grows with them) but not as evidence: the
         # alarm is judged on the rate without the users who are still warming up.
         elapsed = end - self.last_end if self.last_end == self.last_end else math.inf
-        taus = (s.team_short_tau, s.team_long_tau, s.team_short_tau)
-        fresh_amounts = (fresh_tokens, fresh_tokens, fresh_cost)
+        taus = (s.team_short_tau, s.team_long_tau, s.team_short_tau, s.team_short_tau,
+                s.team_long_tau)  # fmt: skip
+        fresh_amounts = (fresh_tokens, fresh_tokens, fresh_cost, fresh_requests, fresh_requests)
         self.fresh_rates = [
             rate * math.exp(-elapsed / tau) + (1.0 - math.exp(-width / tau)) * amount
             for rate, tau, amount in zip(self.fresh_rates, taus, fresh_amounts, strict=True)
         ]
         self.last_end = end
-        short = self.team_short.observe(end, _tokens(window.totals), width, fam.team_short)
-        long = self.team_long.observe(end, _tokens(window.totals), width, fam.team_long)
+        tokens_total = _tokens(window.totals)
+        requests_total = float(window.totals.requests)
+        short = self.team_short.observe(end, tokens_total, width, fam.team_short)
+        long = self.team_long.observe(end, tokens_total, width, fam.team_long)
+        req_short = self.requests_short.observe(end, requests_total, width, fam.team_short)
+        req_long = self.requests_long.observe(end, requests_total, width, fam.team_long)
         cost = self.cost.observe(end, window.totals.cost_usd, width, fam.cost)
         short_p = self._established_p(self.team_short, short, self.fresh_rates[0], fam.team_short)
         long_p = self._established_p(self.team_long, long, self.fresh_rates[1], fam.team_long)
+        req_short_p = self._established_p(
+            self.requests_short, req_short, self.fresh_rates[3], fam.team_short
+        )
+        req_long_p = self._established_p(
+            self.requests_long, req_long, self.fresh_rates[4], fam.team_long
+        )
         cost_p = self._established_p(self.cost, cost, self.fresh_rates[2], fam.cost)
+        # The long horizon only counts while the short one is above its 95 % quantile: once an
+        # incident is over, a two-hour average is still high for hours, and that is not news.
+        if short_p >= TAIL_EXCEEDANCE:
+            long_p = 1.0
+        if req_short_p >= TAIL_EXCEEDANCE:
+            req_long_p = 1.0
+        # A slow baseline needs more history than a fast one before its verdicts mean much.
+        if end - self.first_seen < LONG_HORIZON_WARMUP_FACTOR * s.warmup_seconds:
+            long_p = req_long_p = 1.0
+        # Requests carry the evidence of more activity (counts are far less noisy than token
+        # volumes, whose request sizes are heavy-tailed); tokens count when requests are up too.
+        if req_short_p >= TAIL_EXCEEDANCE:
+            short_p = long_p = 1.0
+        short_p = min(1.0, 2.0 * min(short_p, req_short_p))
+        long_p = min(1.0, 2.0 * min(long_p, req_long_p))
+        # Breadth: many users up at once is evidence of its own (binomial tail), and it does not
+        # suffer from the team's day-to-day swings the way the team's own volume does.
+        breadth_p = 1.0
+        if req_short_p < 0.5:
+            breadth_p = _binomial_upper_tail(elevated_users, tested_users, TAIL_EXCEEDANCE)
+        short_p = min(1.0, 1.5 * min(short_p, breadth_p))
         token_p = min(short_p, long_p)
-        token_alarm = team_warm and token_p < self._team_target
+        token_alarm = team_warm and token_p < _bar(self._team_target, self.team_alarm.active)
         price = math.log(self.cost.rate + self.cost.floor(fam.cost)) - math.log(
             self.team_short.rate + self.team_short.floor(fam.team_short)
         )
         price_result = self.price.score(end, price)
-        cost_alarm = (
-            team_warm
-            and cost_p < self._team_target
-            and price_result.tail_probability < self._team_target
-        )
+        cost_bar = _bar(self._team_target, self.cost_alarm.active)
+        cost_alarm = team_warm and cost_p < cost_bar and price_result.tail_probability < cost_bar
         if token_alarm:
-            findings.append(self._team_finding(window, short_p, long_p))
+            findings.append(
+                self._team_finding(window, short_p, long_p, elevated_users, tested_users)
+            )
         if cost_alarm:
             findings.append(self._cost_finding(window, cost, cost_p))
         self._track_alarm(self.team_alarm, token_alarm, end, short.z * short.scale, self.team_short)
         self._track_alarm(self.cost_alarm, cost_alarm, end, cost.z * cost.scale, self.cost)
         self.team_short.learn_current(end, width, fam.team_short, token_alarm)
         self.team_long.learn_current(end, width, fam.team_long, token_alarm)
+        self.requests_short.learn_current(end, width, fam.team_short, token_alarm)
+        self.requests_long.learn_current(end, width, fam.team_long, token_alarm)
         self.cost.learn_current(end, width, fam.cost, cost_alarm)
         learn_price_tail = not cost_alarm and end - self.price_last_tail >= s.team_short_tau
         if learn_price_tail:
@@ -334,7 +424,9 @@ class UsageDetector:
         z = (math.log(established + series.floor(params)) - result.expected) / result.scale
         return series.baseline.tail_probability(z)
 
-    def _team_finding(self, window: WindowSummary, short_p: float, long_p: float) -> Finding:
+    def _team_finding(
+        self, window: WindowSummary, short_p: float, long_p: float, elevated: int, tested: int
+    ) -> Finding:
         fam = self._families
         p = min(short_p, long_p)
         if short_p <= long_p:
@@ -356,7 +448,7 @@ class UsageDetector:
             score=calibrated_score(p, self._team_target),
             summary=(
                 f"{self.team}: {observed:,.0f} tokens/window vs {expected:,.0f} expected"
-                f" ({ratio:.1f}x)"
+                f" ({ratio:.1f}x); {elevated} of {tested} active users above their usual range"
             ),
             top_contributors=contributors,
         )
@@ -417,11 +509,20 @@ class UsageDetector:
         user_excess: dict[str, float] = {}
         for name, usage in window.by_user.items():
             state = self.users.get(name)
-            usual_tokens = 0.0
-            if state is not None and state.tokens.mean_rate == state.tokens.mean_rate:
-                usual_tokens = state.tokens.mean_rate
-            usual = usual_tokens * usual_cost_per_token if metric == "cost" else usual_tokens
-            user_excess[name] = max(0.0, amount(usage) - usual)
+            if state is None or state.tokens.usual_now != state.tokens.usual_now:
+                user_excess[name] = amount(usage)
+                continue
+            # Smoothed excess over what is usual for this user now: one window is too noisy to
+            # say who is behind a surge.
+            excess_tokens = max(0.0, state.tokens.short_rate - state.tokens.usual_now)
+            if metric == "cost":
+                price = usage.cost_usd / _tokens(usage) if _tokens(usage) > 0 else 0.0
+                user_excess[name] = max(
+                    0.0,
+                    state.tokens.short_rate * price - state.tokens.usual_now * usual_cost_per_token,
+                )
+            else:
+                user_excess[name] = excess_tokens
         index = 0 if metric == "tokens" else 1
         model_excess = {
             name: max(0.0, amount(u) - self.model_rates.get(name, [0.0, 0.0, 0.0])[index])
@@ -486,7 +587,13 @@ class UsageDetector:
             "first_seen": self.first_seen,
             "last_end": self.last_end,
             "fresh": self.fresh_rates,
-            "team": [self.team_short.to_plain(), self.team_long.to_plain(), self.cost.to_plain()],
+            "team": [
+                self.team_short.to_plain(),
+                self.team_long.to_plain(),
+                self.cost.to_plain(),
+                self.requests_short.to_plain(),
+                self.requests_long.to_plain(),
+            ],
             "price": [self.price.to_plain(), self.price_last_tail],
             "alarms": [self.team_alarm.to_plain(), self.cost_alarm.to_plain()],
             "users": {name: u.to_plain() for name, u in self.users.items()},
@@ -508,7 +615,9 @@ class UsageDetector:
         detector.first_seen = plain["first_seen"]
         detector.last_end = plain["last_end"]
         detector.fresh_rates = list(plain["fresh"])
-        team_short, team_long, cost = plain["team"]
+        team_short, team_long, cost, requests_short, requests_long = plain["team"]
+        detector.requests_short = RateSeries.from_plain(fam.team_short, requests_short)
+        detector.requests_long = RateSeries.from_plain(fam.team_long, requests_long)
         detector.team_short = RateSeries.from_plain(fam.team_short, team_short)
         detector.team_long = RateSeries.from_plain(fam.team_long, team_long)
         detector.cost = RateSeries.from_plain(fam.cost, cost)

@@ -59,6 +59,11 @@ LN2 = math.log(2.0)
 # Priors of the tails. Requests (linear ratio): "twice the usual rate, give or take one usual
 # rate". Tokens (log(1 + ratio)): "three times the usual, with a normal-like spread above".
 REQUESTS_PRIOR = (2.0, 1.0)
+# A user alarms only once their tail rests on this many active five-minute periods (about 7 of
+# them beyond the 95 % quantile): a newcomer's first busy days are what the tail is learned from.
+MIN_TAIL_SAMPLES = 150
+# Tails start learning once the mean rate they divide by covers half a day.
+TAIL_LEARNING_AGE = SECONDS_PER_DAY / 2
 # An hour's profile counts once it has been seen on this many days.
 PROFILE_MIN_DAYS = 2
 # Slowest learning rate of a profile hour: about the last five days of that hour.
@@ -106,8 +111,8 @@ class RatioTracker:
     """
 
     __slots__ = (
+        "hour_peak",
         "hour_start",
-        "hour_sum",
         "hour_tainted",
         "log_scale",
         "long_excess",
@@ -121,6 +126,7 @@ class RatioTracker:
         "short_q",
         "short_rate",
         "short_tail_at",
+        "tail_samples",
         "usual_now",
     )
 
@@ -133,21 +139,24 @@ class RatioTracker:
         self.short_q = self.long_q = prior_q
         self.short_excess = self.long_excess = prior_excess
         self.short_tail_at = self.long_tail_at = -math.inf
-        # Typical rate per weekday/weekend hour: what is usual *at this hour* (a nightly batch
-        # job's run, a morning peak) is not an anomaly. Learned from closed, clean hours.
+        self.tail_samples = 0
+        # Typical peak of the short rate per weekday/weekend hour: what is usual *at this hour*
+        # (a nightly batch job's run, a busy morning) is not an anomaly. Peaks rather than hourly
+        # averages, so that a job filling a third of an hour is not diluted into a third of its
+        # rate. Learned from closed, clean hours.
         self.profile = array("d", bytes(8 * SEASONAL_BINS))
         self.profile_count = bytearray(SEASONAL_BINS)
         self.hour_start = math.nan
-        self.hour_sum = 0.0
+        self.hour_peak = 0.0
         self.hour_tainted = False
         self.usual_now = math.nan
 
     def usual_at(self, ts: float) -> float:
-        """The rate to compare with at ``ts``: the long-run mean, or this hour's if higher."""
+        """The rate to compare with at ``ts``: the long-run mean, or this hour's peak if higher."""
         b = seasonal_bin(ts)
         usual = self.mean_rate
-        if self.profile_count[b] >= PROFILE_MIN_DAYS and self.profile[b] > usual:
-            usual = self.profile[b]
+        if self.profile_count[b] >= PROFILE_MIN_DAYS:
+            usual = max(usual, self.profile[b])
         return max(usual, 1e-9)
 
     def close_hours(self, until: float, width: float) -> None:
@@ -160,7 +169,7 @@ class RatioTracker:
         steps = 0
         while hour < current and steps < SEASONAL_BINS:
             if not self.hour_tainted or hour != self.hour_start:
-                rate = (self.hour_sum if hour == self.hour_start else 0.0) * width / 3600.0
+                rate = self.hour_peak if hour == self.hour_start else 0.0
                 b = seasonal_bin(hour)
                 seen = self.profile_count[b]
                 self.profile[b] += max(1.0 / (seen + 1), PROFILE_WEIGHT) * (rate - self.profile[b])
@@ -169,7 +178,7 @@ class RatioTracker:
             steps += 1
         if current != self.hour_start:
             self.hour_start = current
-            self.hour_sum = 0.0
+            self.hour_peak = 0.0
             self.hour_tainted = False
 
     def statistic(self, ratio: float) -> float:
@@ -207,9 +216,8 @@ class RatioTracker:
         long_p = _tail_probability(self.statistic(long_ratio), self.long_q, self.long_excess)
         return min(short_p, long_p)
 
-    def taint_hour(self, amount: float) -> None:
+    def taint_hour(self) -> None:
         """An alarming window: its hour will not enter the profile."""
-        self.hour_sum += amount
         self.hour_tainted = True
 
     def learn(
@@ -222,15 +230,20 @@ class RatioTracker:
         horizons: UserHorizons,
     ) -> None:
         """Learn the window: the mean (idle time counts as zeros) and, now and then, the tails."""
-        self.hour_sum += amount
+        self.hour_peak = max(self.hour_peak, self.short_rate)
         self.mean_rate *= min(math.exp(-LN2 * idle / horizons.mean_half_life), 1.0 - idle / age)
         weight = max(1.0 - math.exp(-LN2 * width / horizons.mean_half_life), width / age)
         self.mean_rate += weight * (amount - self.mean_rate)
+        if age < TAIL_LEARNING_AGE:
+            # Ratios to a mean of a few hours are noise; learning tails from them would leave
+            # excesses that take weeks to forget.
+            return
         short_ratio, long_ratio = self.ratios()
         relative = not self.log_scale
         lowest = 0.5 if self.log_scale else 1.0
         if end - self.short_tail_at >= horizons.short_tau:
             self.short_tail_at = end
+            self.tail_samples = min(self.tail_samples + 1, 1_000_000)
             self.short_q, self.short_excess = learn_tail_step(
                 self.short_q,
                 self.short_excess,
@@ -263,9 +276,10 @@ class RatioTracker:
             self.short_tail_at,
             self.long_tail_at,
             self.hour_start,
-            self.hour_sum,
+            self.hour_peak,
             self.hour_tainted,
             self.usual_now,
+            self.tail_samples,
             self.profile.tobytes(),
             bytes(self.profile_count),
         ]
@@ -285,12 +299,13 @@ class RatioTracker:
             tracker.short_tail_at,
             tracker.long_tail_at,
             tracker.hour_start,
-            tracker.hour_sum,
+            tracker.hour_peak,
             tracker.hour_tainted,
             tracker.usual_now,
-        ) = plain[:13]
-        tracker.profile = array("d", plain[13])
-        tracker.profile_count = bytearray(plain[14])
+            tracker.tail_samples,
+        ) = plain[:14]
+        tracker.profile = array("d", plain[14])
+        tracker.profile_count = bytearray(plain[15])
         return tracker
 
 
@@ -356,8 +371,8 @@ class UserModel:
         """Learn the window :meth:`observe` scored; an alarming window teaches nothing."""
         self.active_windows += 1
         if in_alarm:
-            self.requests.taint_hour(float(requests))
-            self.tokens.taint_hour(tokens)
+            self.requests.taint_hour()
+            self.tokens.taint_hour()
             return
         age = max(end - self.first_seen, width)
         self.requests.learn(end, float(requests), step.idle, age, width, horizons)
@@ -373,6 +388,10 @@ class UserModel:
         if self.last_active_day[b] != day:
             self.last_active_day[b] = day
             self.active_days[b] = min(self.active_days[b] + 1, 255)
+
+    def knows_its_tail(self) -> bool:
+        """Whether the tails rest on enough active periods (``MIN_TAIL_SAMPLES``) to be trusted."""
+        return self.requests.tail_samples >= MIN_TAIL_SAMPLES
 
     def active_fraction(self, end: float, width: float) -> float:
         """Share of the windows since first seen in which the user was active."""

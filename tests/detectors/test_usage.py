@@ -18,10 +18,10 @@ def test_quiet_team_raises_nothing_after_warmup() -> None:
 
 
 def test_agent_loop_of_one_user_is_named() -> None:
-    start = MONDAY + 3 * DAY + 2 * 3600  # Thursday, 02:00 (at night)
+    start = MONDAY + 3 * DAY + 11 * 3600  # Thursday, 11:00
 
     def loop(user: str, ts: float) -> float:
-        return 40.0 if user == "user2" and ts >= start else 1.0
+        return 10.0 if user == "user2" and ts >= start else 1.0
 
     findings = run(UsageDetector("search", SETTINGS), team_windows(days=4, seed=4, boost=loop))
     assert findings, "the loop was not detected"
@@ -29,7 +29,7 @@ def test_agent_loop_of_one_user_is_named() -> None:
     top_users = [c.name for c in first.top_contributors if c.dimension == "user"]
     assert first.user == "user2" or top_users[:1] == ["user2"]
     assert first_at - start <= 15 * 60
-    assert {f.user for _, f in findings if f.user is not None} == {"user2"}
+    assert {f.user for _, f in findings if f.user is not None} <= {"user2"}
 
 
 def test_price_switch_is_a_cost_finding() -> None:
