@@ -56,6 +56,8 @@ EXCESS_LEARNING_RATE = 0.05
 # A bin's scale learns this many times faster than its mean (two days of memory instead of a
 # week by default).
 SCALE_MEMORY_FRACTION = 3.5
+# Values beyond the tail guard are learned with this share of the usual weight.
+OUTLIER_LEARNING_SHARE = 0.1
 # Weight, in steps, of the series-wide scale in a bin's scale.
 SCALE_PRIOR_STEPS = 10
 # Mean absolute deviation of a normal is sigma * sqrt(2 / pi); this turns it back into sigma.
@@ -340,6 +342,14 @@ class RobustSeries:
             weight / (seen + weight),
             min(1.0, SCALE_MEMORY_FRACTION * elapsed * weight / params.profile_memory),
         )
+        if self.count >= MIN_STEPS_FOR_TAIL and abs(residual) > scale * self.threshold(
+            TAIL_GUARD_PROBABILITY
+        ):
+            # Beyond the guard: most likely an anomaly. It still nudges the baseline (a lasting
+            # change must eventually be learned) but a tenth as much as a normal value.
+            level_weight *= OUTLIER_LEARNING_SHARE
+            profile_weight *= OUTLIER_LEARNING_SHARE
+            scale_weight *= OUTLIER_LEARNING_SHARE
         if seen == 0:
             # Start the bin from what the borrowed bin predicted, not from zero.
             reference = self.reference_bin(b)
@@ -359,10 +369,12 @@ class RobustSeries:
                 min(1.0, elapsed * weight / params.profile_memory),
             )
             self.profile[other] += other_weight * share * seasonal_part
+        # Winsorised after conversion to a sigma, so that a run of large residuals can pull the
+        # scale up by at most ``clip`` times itself, never geometrically.
         if params.upper_scale:
-            deviation = min(max(residual, 0.0), limit) * UPPER_MEAN_TO_SIGMA
+            deviation = min(max(residual, 0.0) * UPPER_MEAN_TO_SIGMA, limit)
         else:
-            deviation = min(abs(residual), limit) * MEAN_ABS_TO_SIGMA
+            deviation = min(abs(residual) * MEAN_ABS_TO_SIGMA, limit)
         self.bin_scale[b] += scale_weight * (deviation - self.bin_scale[b])
         self.scale += level_weight * (deviation - self.scale)
         self.profile_count[b] = min(seen + max(1, round(weight)), 65_000)

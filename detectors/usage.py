@@ -47,9 +47,11 @@ from detectors.robust import (
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     TAIL_EXCEEDANCE,
+    TAIL_QUANTILE,
     RobustSeries,
     SeriesParams,
     StepResult,
+    TailTracker,
     calibrated_score,
 )
 from detectors.users import UserHorizons, UserModel, UserStep
@@ -58,6 +60,12 @@ log = logging.getLogger(__name__)
 
 USAGE_STATE_VERSION = 1
 WINDOWS_PER_WEEK_AT_60S = 7 * 24 * 60
+# A user whose cost per token in a window is this many times their usual counts as paying more;
+# a team-wide switch to a pricier model needs at least two of them (cost factors of 5-20x move
+# every switched user well past it; one user's expensive request does not make a team switch).
+PRICIER_USER_RATIO = 2.0
+# A cost-per-token shift carried this much by one user is that user's, not the team's.
+SINGLE_USER_SHARE = 0.8
 # The long-horizon (slow ramp) series alarm only after this many warm-ups.
 LONG_HORIZON_WARMUP_FACTOR = 1.5
 # An alarm, once raised, holds until the tail probability is this many times above the target.
@@ -92,6 +100,7 @@ class UsageDetectorSettings:
     false_alarms_per_team_week: float = 0.3
     accept_shift_after: float = 8 * SECONDS_PER_HOUR
     team_short_tau: float = 300.0
+    cost_tau: float = 1800.0
     team_long_tau: float = 2 * SECONDS_PER_HOUR
     user_short_tau: float = 300.0
     user_long_tau: float = SECONDS_PER_HOUR
@@ -123,7 +132,7 @@ def _families(settings: UsageDetectorSettings) -> _Families:
     return _Families(
         team_short=RateParams(settings.team_short_tau, fast, settings.team_floor_fraction),
         team_long=RateParams(settings.team_long_tau, slow, settings.team_floor_fraction),
-        cost=RateParams(settings.team_short_tau, fast, settings.team_floor_fraction),
+        cost=RateParams(settings.cost_tau, fast, settings.team_floor_fraction),
         users=UserHorizons(short_tau=settings.user_short_tau, long_tau=settings.user_long_tau),
     )
 
@@ -212,6 +221,10 @@ class UsageDetector:
         # Log cost per token of the smoothed rates: a pricier model moves it, more tokens do not.
         self.price = RobustSeries(self._families.cost.series)
         self.price_last_tail = -math.inf
+        self.cost_tokens_rate = 0.0
+        # Tail of the standardised count of users above their own range (see ``update``).
+        self.breadth_tail = TailTracker(rate=0.03)
+        self.breadth_last_tail = -math.inf
         self.last_end = math.nan
         # Smoothed volumes of users still warming up:
         # [short tokens, long tokens, cost, short requests, long requests].
@@ -249,6 +262,7 @@ class UsageDetector:
         # traffic about one in twenty, independently; in a team-wide surge, most of them.
         elevated_users = 0
         tested_users = 0
+        pricier_users = 0
         for name, usage in window.by_user.items():
             user = self.users.get(name)
             if user is None:
@@ -273,6 +287,10 @@ class UsageDetector:
                 findings.append(self._user_finding(name, user, usage, step, user_target, end))
             self._track_user_alarm(name, alarm, end)
             user.learn(end, tokens, usage.requests, width, step, horizons, alarm)
+            if user.price_ratio(tokens, usage.cost_usd) >= PRICIER_USER_RATIO:
+                pricier_users += 1
+            elif not self.cost_alarm.active:
+                user.learn_price(tokens, usage.cost_usd)
         # A user in alarm who sent nothing this window is still followed: their rates decay, and
         # the alarm holds until they are back to normal, instead of flapping with their gaps.
         for name in [n for n in self.user_alarms if n not in window.by_user]:
@@ -287,7 +305,7 @@ class UsageDetector:
         # New users count in the baseline (the team grows with them) but not as evidence: the
         # alarm is judged on the rate without the users who are still warming up.
         elapsed = end - self.last_end if self.last_end == self.last_end else math.inf
-        taus = (s.team_short_tau, s.team_long_tau, s.team_short_tau, s.team_short_tau,
+        taus = (s.team_short_tau, s.team_long_tau, s.cost_tau, s.team_short_tau,
                 s.team_long_tau)  # fmt: skip
         fresh_amounts = (fresh_tokens, fresh_tokens, fresh_cost, fresh_requests, fresh_requests)
         self.fresh_rates = [
@@ -310,7 +328,6 @@ class UsageDetector:
         req_long_p = self._established_p(
             self.requests_long, req_long, self.fresh_rates[4], fam.team_long
         )
-        cost_p = self._established_p(self.cost, cost, self.fresh_rates[2], fam.cost)
         # The long horizon only counts while the short one is above its 95 % quantile: once an
         # incident is over, a two-hour average is still high for hours, and that is not news.
         if short_p >= TAIL_EXCEEDANCE:
@@ -326,26 +343,61 @@ class UsageDetector:
             short_p = long_p = 1.0
         short_p = min(1.0, 2.0 * min(short_p, req_short_p))
         long_p = min(1.0, 2.0 * min(long_p, req_long_p))
-        # Breadth: many users up at once is evidence of its own (binomial tail), and it does not
-        # suffer from the team's day-to-day swings the way the team's own volume does.
+        if elevated_users < 2:
+            # One person's excess is a user-level matter (the user model judges it against that
+            # person's own range); a team-level finding needs more than one person behind it.
+            short_p = long_p = 1.0
+        # Breadth: many users up at once is evidence of its own, and it does not suffer from the
+        # team's day-to-day swings the way the team's own volume does. Independent users would
+        # give a binomial tail; users of one team are correlated (a busy Monday lifts them all),
+        # so the statistic's own tail, learned from this team, is used when it is heavier.
+        breadth_z = 0.0
+        if tested_users >= 2:
+            spread = math.sqrt(tested_users * TAIL_EXCEEDANCE * TAIL_QUANTILE)
+            breadth_z = (elevated_users - tested_users * TAIL_EXCEEDANCE) / spread
         breadth_p = 1.0
-        if req_short_p < 0.5:
-            breadth_p = _binomial_upper_tail(elevated_users, tested_users, TAIL_EXCEEDANCE)
+        if req_short_p < 0.5 and elevated_users >= 2:
+            breadth_p = max(
+                _binomial_upper_tail(elevated_users, tested_users, TAIL_EXCEEDANCE),
+                self.breadth_tail.probability(breadth_z),
+            )
         short_p = min(1.0, 1.5 * min(short_p, breadth_p))
         token_p = min(short_p, long_p)
         token_alarm = team_warm and token_p < _bar(self._team_target, self.team_alarm.active)
+        # Cost per token over the cost's own time constant: a pricier model moves it, more
+        # tokens do not, and a few expensive requests in five minutes do not either.
+        keep = math.exp(-elapsed / s.cost_tau) if elapsed != math.inf else 0.0
+        self.cost_tokens_rate = (
+            self.cost_tokens_rate * keep + (1.0 - math.exp(-width / s.cost_tau)) * tokens_total
+        )
         price = math.log(self.cost.rate + self.cost.floor(fam.cost)) - math.log(
-            self.team_short.rate + self.team_short.floor(fam.team_short)
+            self.cost_tokens_rate + self.team_short.floor(fam.team_short)
         )
         price_result = self.price.score(end, price)
+        # A switch to a pricier model shows in the cost per token; the spend must be up too, and
+        # the shift must not be one person's (a user trying an expensive model for an hour is
+        # normal; a team moving to it is a decision someone should know about).
         cost_bar = _bar(self._team_target, self.cost_alarm.active)
-        cost_alarm = team_warm and cost_p < cost_bar and price_result.tail_probability < cost_bar
+        # Materiality: the team is spending at least at its average rate (a price wobble in a
+        # night-time trickle of a few requests is noise, not a switch).
+        material = self.cost.rate >= self.cost.mean_rate
+        cost_alarm = (
+            team_warm
+            and material
+            and price_result.tail_probability < cost_bar
+            and cost.z > 0.0
+            and not self._one_user_behind_price(window, price_result.expected)
+            and pricier_users >= 2
+        )
         if token_alarm:
             findings.append(
                 self._team_finding(window, short_p, long_p, elevated_users, tested_users)
             )
         if cost_alarm:
-            findings.append(self._cost_finding(window, cost, cost_p))
+            findings.append(self._cost_finding(window, cost, price_result.tail_probability))
+        if not token_alarm and end - self.breadth_last_tail >= s.team_short_tau:
+            self.breadth_last_tail = end
+            self.breadth_tail.learn(breadth_z)
         self._track_alarm(self.team_alarm, token_alarm, end, short.z * short.scale, self.team_short)
         self._track_alarm(self.cost_alarm, cost_alarm, end, cost.z * cost.scale, self.cost)
         self.team_short.learn_current(end, width, fam.team_short, token_alarm)
@@ -353,7 +405,7 @@ class UsageDetector:
         self.requests_short.learn_current(end, width, fam.team_short, token_alarm)
         self.requests_long.learn_current(end, width, fam.team_long, token_alarm)
         self.cost.learn_current(end, width, fam.cost, cost_alarm)
-        learn_price_tail = not cost_alarm and end - self.price_last_tail >= s.team_short_tau
+        learn_price_tail = not cost_alarm and end - self.price_last_tail >= min(s.cost_tau, 600.0)
         if learn_price_tail:
             self.price_last_tail = end
         self.price.learn(end, price, width, learn_tail=learn_price_tail)
@@ -495,6 +547,19 @@ class UsageDetector:
             top_contributors=self._contributors(window, "cost"),
         )
 
+    def _one_user_behind_price(self, window: WindowSummary, usual_log_price: float) -> bool:
+        """Whether a single user accounts for nearly all of this window's cost above the usual
+        cost per token, among several active users."""
+        if len(window.by_user) < 2:
+            return False
+        usual_price = math.exp(usual_log_price)
+        excess = [
+            max(0.0, usage.cost_usd - _tokens(usage) * usual_price)
+            for usage in window.by_user.values()
+        ]
+        total = sum(excess)
+        return total > 0.0 and max(excess) >= SINGLE_USER_SHARE * total
+
     def _contributors(self, window: WindowSummary, metric: str) -> tuple[Contributor, ...]:
         """Users, models and tools ranked by their share of the window's excess."""
 
@@ -594,7 +659,12 @@ class UsageDetector:
                 self.requests_short.to_plain(),
                 self.requests_long.to_plain(),
             ],
-            "price": [self.price.to_plain(), self.price_last_tail],
+            "price": [self.price.to_plain(), self.price_last_tail, self.cost_tokens_rate],
+            "breadth": [
+                self.breadth_tail.quantile,
+                self.breadth_tail.excess,
+                self.breadth_last_tail,
+            ],
             "alarms": [self.team_alarm.to_plain(), self.cost_alarm.to_plain()],
             "users": {name: u.to_plain() for name, u in self.users.items()},
             "user_alarms": {name: a.to_plain() for name, a in self.user_alarms.items()},
@@ -625,6 +695,12 @@ class UsageDetector:
         detector.cost_alarm = _Alarm(*plain["alarms"][1])
         detector.price = RobustSeries.from_plain(fam.cost.series, plain["price"][0])
         detector.price_last_tail = plain["price"][1]
+        detector.cost_tokens_rate = plain["price"][2]
+        (
+            detector.breadth_tail.quantile,
+            detector.breadth_tail.excess,
+            detector.breadth_last_tail,
+        ) = plain["breadth"]
         detector.users = {name: UserModel.from_plain(u) for name, u in plain["users"].items()}
         detector.user_alarms = {name: _Alarm(*a) for name, a in plain["user_alarms"].items()}
         detector.model_rates = {k: list(v) for k, v in plain["models"].items()}

@@ -318,6 +318,7 @@ class UserModel:
         "first_seen",
         "last_active_day",
         "last_end",
+        "log_price",
         "requests",
         "tokens",
         "tokens_per_request",
@@ -330,6 +331,7 @@ class UserModel:
         self.requests = RatioTracker(log_scale=False)
         self.tokens = RatioTracker(log_scale=True)
         self.tokens_per_request = math.nan
+        self.log_price = math.nan
         self.active_days = bytearray(SEASONAL_BINS)
         self.last_active_day = array("H", bytes(2 * SEASONAL_BINS))
 
@@ -402,6 +404,22 @@ class UserModel:
         """Whether the user has been active in this hour (weekday/weekend) on two days or more."""
         return self.active_days[seasonal_bin(ts)] >= 2
 
+    def learn_price(self, tokens: float, cost: float) -> None:
+        """Follow the user's usual cost per token (a slow exponentially weighted log mean)."""
+        if tokens <= 0 or cost <= 0:
+            return
+        value = math.log(cost / tokens)
+        if self.log_price != self.log_price:
+            self.log_price = value
+        else:
+            self.log_price += 0.01 * (value - self.log_price)
+
+    def price_ratio(self, tokens: float, cost: float) -> float:
+        """This window's cost per token relative to the user's usual."""
+        if tokens <= 0 or cost <= 0 or self.log_price != self.log_price:
+            return 1.0
+        return math.exp(math.log(cost / tokens) - self.log_price)
+
     def context_ratio(self, tokens: float, requests: int) -> float:
         """Tokens per request in this window relative to the user's usual."""
         if requests <= 0 or tokens <= 0 or self.tokens_per_request != self.tokens_per_request:
@@ -418,6 +436,7 @@ class UserModel:
             self.requests.to_plain(),
             self.tokens.to_plain(),
             self.tokens_per_request,
+            self.log_price,
             bytes(self.active_days),
             self.last_active_day.tobytes(),
         ]
@@ -431,9 +450,10 @@ class UserModel:
         user.requests = RatioTracker.from_plain(False, plain[3])
         user.tokens = RatioTracker.from_plain(True, plain[4])
         user.tokens_per_request = plain[5]
-        user.active_days = bytearray(plain[6])
+        user.log_price = plain[6]
+        user.active_days = bytearray(plain[7])
         days = array("H")
-        days.frombytes(plain[7])
+        days.frombytes(plain[8])
         user.last_active_day = days
         return user
 
