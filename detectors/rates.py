@@ -25,17 +25,26 @@ Examples
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
 from detectors.robust import (
+    MEAN_ABS_TO_SIGMA,
+    SEASONAL_BINS,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     RobustSeries,
     SeriesParams,
     StepResult,
+    TailTracker,
+    seasonal_bin,
 )
 
+# Hourly day-over-day differences seen before the statistic is standardised and scored.
+MIN_DAY_OVER_DAY_SAMPLES = 12
+# Days of the same hour a day-over-day reference is the median of.
+DAYS_REMEMBERED = 3
 # Tails learn at least this often, even for slow series: a two-hour time constant would otherwise
 # leave a few dozen samples in the first days, too few to know the tail.
 MAX_TAIL_INTERVAL_SECONDS = 600.0
@@ -172,3 +181,126 @@ class RateSeries:
         if plain[4] is not None:
             series.baseline = RobustSeries.from_plain(params.series, plain[4])
         return series
+
+
+class DayOverDay:
+    """Today's value at this hour against the median of the last few days at the same hour.
+
+    A slow ramp (3-5x over a day or two) is learned by any adaptive baseline as it happens; a
+    reference made of *earlier days* is not. The median of the last ``DAYS_REMEMBERED`` days at the
+    same weekday/weekend hour keeps one holiday or one busy day from moving the reference. The
+    difference (on a log scale) gets its own calibrated tail, learned once an hour.
+
+    Examples
+    --------
+    >>> dod = DayOverDay()
+    >>> for hour in range(24 * 5):
+    ...     value = 1.0 + 0.05 * (hour % 3)
+    ...     dod.observe(3600.0 * hour + 1800.0, value)
+    ...     dod.learn_tail(3600.0 * hour + 1800.0, value)
+    >>> dod.statistic(3600.0 * 120 + 1800.0, 1.0) < 2.0
+    True
+    >>> dod.statistic(3600.0 * 120 + 1800.0, 2.5) > 10.0
+    True
+    """
+
+    __slots__ = (
+        "current_hour",
+        "history",
+        "hour_value",
+        "last_tail",
+        "samples",
+        "scale",
+        "slots",
+        "tail",
+    )
+
+    def __init__(self) -> None:
+        self.history = array("d", [math.nan] * (SEASONAL_BINS * DAYS_REMEMBERED))
+        self.slots = bytearray(SEASONAL_BINS)
+        self.current_hour = math.nan
+        self.hour_value = math.nan
+        self.tail = TailTracker(rate=0.05)
+        self.last_tail = -math.inf
+        # Typical size of the day-over-day difference (mean absolute value, as a sigma): the
+        # statistic is standardised by it, so that the tail works in z units.
+        self.scale = math.nan
+        self.samples = 0
+
+    def reference(self, ts: float) -> float:
+        """Median of the remembered days at the hour of ``ts`` (NaN until two are known)."""
+        b = seasonal_bin(ts)
+        values = sorted(
+            v for v in self.history[b * DAYS_REMEMBERED : (b + 1) * DAYS_REMEMBERED] if v == v
+        )
+        if len(values) < 2:
+            return math.nan
+        middle = len(values) // 2
+        return values[middle] if len(values) % 2 else 0.5 * (values[middle - 1] + values[middle])
+
+    def statistic(self, ts: float, value: float) -> float:
+        """``value`` minus the reference at ``ts``, in units of its typical size (0 while there
+        is no reference or no scale yet)."""
+        reference = self.reference(ts)
+        if reference != reference or self.samples < MIN_DAY_OVER_DAY_SAMPLES:
+            return 0.0
+        return (value - reference) / max(self.scale, 1e-3)
+
+    def raw_difference(self, ts: float, value: float) -> float:
+        """``value`` minus the reference at ``ts`` (NaN without a reference)."""
+        return value - self.reference(ts)
+
+    def observe(self, ts: float, value: float) -> None:
+        """Record ``value`` (a log rate) as the latest of its hour; hours close as time moves."""
+        hour = math.floor(ts / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
+        if hour != self.current_hour and self.current_hour == self.current_hour:
+            b = seasonal_bin(self.current_hour)
+            slot = self.slots[b]
+            self.history[b * DAYS_REMEMBERED + slot] = self.hour_value
+            self.slots[b] = (slot + 1) % DAYS_REMEMBERED
+        self.current_hour = hour
+        self.hour_value = value
+
+    def learn_tail(self, ts: float, value: float) -> None:
+        """Teach the scale and the tail one value an hour (values within an hour are nearly the
+        same)."""
+        if ts - self.last_tail < SECONDS_PER_HOUR:
+            return
+        difference = self.raw_difference(ts, value)
+        if difference != difference:
+            return
+        self.last_tail = ts
+        size = abs(difference) * MEAN_ABS_TO_SIGMA
+        if self.samples == 0:
+            self.scale = size
+        else:
+            weight = max(1.0 / (self.samples + 1), 0.02)
+            self.scale += weight * (min(size, 3.0 * self.scale) - self.scale)
+        self.samples += 1
+        if self.samples > MIN_DAY_OVER_DAY_SAMPLES:
+            self.tail.learn(difference / max(self.scale, 1e-3))
+
+    def to_plain(self) -> list[Any]:
+        """Compact msgpack-able form."""
+        return [
+            self.history.tobytes(),
+            bytes(self.slots),
+            self.current_hour,
+            self.hour_value,
+            self.tail.quantile,
+            self.tail.excess,
+            self.last_tail,
+            self.scale,
+            self.samples,
+        ]
+
+    @classmethod
+    def from_plain(cls, plain: list[Any]) -> DayOverDay:
+        """Inverse of :meth:`to_plain`."""
+        dod = cls()
+        dod.history = array("d", plain[0])
+        dod.slots = bytearray(plain[1])
+        dod.current_hour, dod.hour_value = plain[2], plain[3]
+        dod.tail.quantile, dod.tail.excess, dod.last_tail = plain[4], plain[5], plain[6]
+        dod.scale, dod.samples = plain[7], plain[8]
+        return dod

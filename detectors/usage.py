@@ -42,7 +42,7 @@ from typing import Any
 import msgpack
 
 from detectors.base import Contributor, Finding, Severity, Usage, WindowSummary
-from detectors.rates import RateParams, RateSeries
+from detectors.rates import DayOverDay, RateParams, RateSeries
 from detectors.robust import (
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
@@ -222,6 +222,7 @@ class UsageDetector:
         self.price = RobustSeries(self._families.cost.series)
         self.price_last_tail = -math.inf
         self.cost_tokens_rate = 0.0
+        self.ramp = DayOverDay()
         # Tail of the standardised count of users above their own range (see ``update``).
         self.breadth_tail = TailTracker(rate=0.03)
         self.breadth_last_tail = -math.inf
@@ -343,10 +344,22 @@ class UsageDetector:
             short_p = long_p = 1.0
         short_p = min(1.0, 2.0 * min(short_p, req_short_p))
         long_p = min(1.0, 2.0 * min(long_p, req_long_p))
+        # Day over day: this hour's two-hour request rate against the median of the last days
+        # at the same hour. Adaptive baselines learn a ramp as it happens; earlier days do not.
+        ramp_value = math.log(self.requests_long.rate + self.requests_long.floor(fam.team_long))
+        ramp_statistic = self.ramp.statistic(end, ramp_value)
+        ramp_p = self.ramp.tail.probability(ramp_statistic) if ramp_statistic > 0.0 else 1.0
+        if end - self.first_seen < LONG_HORIZON_WARMUP_FACTOR * s.warmup_seconds:
+            ramp_p = 1.0
+        long_p = min(1.0, 2.0 * min(long_p, ramp_p))
         if elevated_users < 2:
             # One person's excess is a user-level matter (the user model judges it against that
             # person's own range); a team-level finding needs more than one person behind it.
-            short_p = long_p = 1.0
+            # A slow ramp lifts everyone gradually, and users' own ranges follow it, so on the
+            # long horizon "more than one person" means no single user carries the excess.
+            short_p = 1.0
+            if self._one_user_carries_excess(window):
+                long_p = 1.0
         # Breadth: many users up at once is evidence of its own, and it does not suffer from the
         # team's day-to-day swings the way the team's own volume does. Independent users would
         # give a binomial tail; users of one team are correlated (a busy Monday lifts them all),
@@ -395,6 +408,9 @@ class UsageDetector:
             )
         if cost_alarm:
             findings.append(self._cost_finding(window, cost, price_result.tail_probability))
+        self.ramp.observe(end, ramp_value)
+        if not token_alarm:
+            self.ramp.learn_tail(end, ramp_value)
         if not token_alarm and end - self.breadth_last_tail >= s.team_short_tau:
             self.breadth_last_tail = end
             self.breadth_tail.learn(breadth_z)
@@ -547,6 +563,16 @@ class UsageDetector:
             top_contributors=self._contributors(window, "cost"),
         )
 
+    def _one_user_carries_excess(self, window: WindowSummary) -> bool:
+        """Whether one user accounts for most of the team's smoothed token excess."""
+        excess = []
+        for name in window.by_user:
+            user = self.users.get(name)
+            if user is not None and user.tokens.usual_now == user.tokens.usual_now:
+                excess.append(max(0.0, user.tokens.short_rate - user.tokens.usual_now))
+        total = sum(excess)
+        return total <= 0.0 or max(excess) >= 0.5 * total
+
     def _one_user_behind_price(self, window: WindowSummary, usual_log_price: float) -> bool:
         """Whether a single user accounts for nearly all of this window's cost above the usual
         cost per token, among several active users."""
@@ -660,6 +686,7 @@ class UsageDetector:
                 self.requests_long.to_plain(),
             ],
             "price": [self.price.to_plain(), self.price_last_tail, self.cost_tokens_rate],
+            "ramp": self.ramp.to_plain(),
             "breadth": [
                 self.breadth_tail.quantile,
                 self.breadth_tail.excess,
@@ -695,6 +722,7 @@ class UsageDetector:
         detector.cost_alarm = _Alarm(*plain["alarms"][1])
         detector.price = RobustSeries.from_plain(fam.cost.series, plain["price"][0])
         detector.price_last_tail = plain["price"][1]
+        detector.ramp = DayOverDay.from_plain(plain["ramp"])
         detector.cost_tokens_rate = plain["price"][2]
         (
             detector.breadth_tail.quantile,
