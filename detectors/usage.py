@@ -28,7 +28,7 @@ Examples
 0
 >>> loud = [detector.update(window(3000 + m, 200_000, 30)) for m in range(5)]
 >>> sorted({f.kind for findings in loud for f in findings})
-['runaway_agent', 'team_surge']
+['runaway_agent']
 """
 
 from __future__ import annotations

@@ -17,19 +17,38 @@ def test_quiet_team_raises_nothing_after_warmup() -> None:
     assert [f for _, f in findings] == []
 
 
-def test_agent_loop_of_one_user_is_named() -> None:
-    start = MONDAY + 3 * DAY + 11 * 3600  # Thursday, 11:00
+def test_agent_loop_of_one_user_is_detected_and_named() -> None:
+    """A user_runaway from the labelled simulator: 30x the user's mean rate, day and night."""
+    from datetime import timedelta
 
-    def loop(user: str, ts: float) -> float:
-        return 10.0 if user == "user2" and ts >= start else 1.0
+    from tokenradar.evaluation.windows import aggregate_windows
+    from tokenradar.simulator import IncidentSpec, SimulationConfig, generate
 
-    findings = run(UsageDetector("search", SETTINGS), team_windows(days=4, seed=4, boost=loop))
-    assert findings, "the loop was not detected"
-    first_at, first = findings[0]
+    base = SimulationConfig(seed=11, teams=3, duration=timedelta(days=4))
+    team = next(t.name for t in generate(base).organisation.teams if t.appears_at is None)
+    config = SimulationConfig(
+        seed=11,
+        teams=3,
+        duration=timedelta(days=4),
+        incidents=(
+            IncidentSpec(
+                "user_runaway", at=timedelta(days=3), duration=timedelta(hours=12),
+                team=team, magnitude=30.0,
+            ),
+        ),
+    )  # fmt: skip
+    simulation = generate(config)
+    (incident,) = simulation.true_incidents
+    detector = UsageDetector(team, SETTINGS)
+    events = (event for event in simulation.events() if event["team"] == team)
+    findings = run(detector, aggregate_windows(events))
+    during = [(at, f) for at, f in findings if incident.start <= at <= incident.end]
+    assert during, "the loop was not detected"
+    first_at, first = during[0]
     top_users = [c.name for c in first.top_contributors if c.dimension == "user"]
-    assert first.user == "user2" or top_users[:1] == ["user2"]
-    assert first_at - start <= 15 * 60
-    assert {f.user for _, f in findings if f.user is not None} <= {"user2"}
+    assert first.user == incident.user or top_users[:1] == [incident.user]
+    assert first_at - incident.start <= 30 * 60
+    assert {f.user for _, f in during if f.user is not None} <= {incident.user}
 
 
 def test_price_switch_is_a_cost_finding() -> None:
