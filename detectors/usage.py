@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
+from array import array
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -44,6 +46,7 @@ import msgpack
 from detectors.base import Contributor, Finding, Severity, Usage, WindowSummary
 from detectors.rates import DayOverDay, RateParams, RateSeries
 from detectors.robust import (
+    SEASONAL_BINS,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     TAIL_EXCEEDANCE,
@@ -53,6 +56,7 @@ from detectors.robust import (
     StepResult,
     TailTracker,
     calibrated_score,
+    seasonal_bin,
 )
 from detectors.users import UserHorizons, UserModel, UserStep
 
@@ -60,6 +64,10 @@ log = logging.getLogger(__name__)
 
 USAGE_STATE_VERSION = 1
 WINDOWS_PER_WEEK_AT_60S = 7 * 24 * 60
+# Days (today included) a team must have been active in an hour before its series alarm there.
+TEAM_HOUR_MIN_DAYS = 3
+# When colleagues are up too, a user alarms only at this multiple of the median colleague's ratio.
+PEER_FACTOR = 3.0
 # A user whose cost per token in a window is this many times their usual counts as paying more;
 # a team-wide switch to a pricier model needs at least two of them (cost factors of 5-20x move
 # every switched user well past it; one user's expensive request does not make a team switch).
@@ -227,6 +235,9 @@ class UsageDetector:
         self.breadth_tail = TailTracker(rate=0.03)
         self.breadth_last_tail = -math.inf
         self.last_end = math.nan
+        # Distinct days the team was active in each weekday/weekend hour (see ``update``).
+        self.calendar = bytearray(SEASONAL_BINS)
+        self.calendar_day = array("H", bytes(2 * SEASONAL_BINS))
         # Smoothed volumes of users still warming up:
         # [short tokens, long tokens, cost, short requests, long requests].
         self.fresh_rates = [0.0, 0.0, 0.0, 0.0, 0.0]
@@ -247,7 +258,15 @@ class UsageDetector:
         width = window.end - window.start
         if self.first_seen != self.first_seen:
             self.first_seen = window.start
-        team_warm = end - self.first_seen >= s.warmup_seconds
+        # A team alarms only in hours (weekday/weekend) it was seen in on two earlier days: a new
+        # team whose first days were a weekend and a holiday has no idea of a working morning.
+        hour_bin = seasonal_bin(window.start)
+        today = int(window.start // SECONDS_PER_DAY) % 65_536
+        if self.calendar_day[hour_bin] != today:
+            self.calendar_day[hour_bin] = today
+            self.calendar[hour_bin] = min(self.calendar[hour_bin] + 1, 255)
+        team_old = end - self.first_seen >= s.warmup_seconds
+        team_warm = team_old and self.calendar[hour_bin] >= TEAM_HOUR_MIN_DAYS
         findings: list[Finding] = []
 
         # Users first: the team's series exclude users who are still warming up.
@@ -264,13 +283,15 @@ class UsageDetector:
         elevated_users = 0
         tested_users = 0
         pricier_users = 0
+        peer_ratios: list[float] = []
+        scored: list[tuple[str, UserModel, Usage, UserStep, float, bool]] = []
         for name, usage in window.by_user.items():
             user = self.users.get(name)
             if user is None:
                 user = self.users[name] = UserModel(first_seen=window.start)
             tokens = _tokens(usage)
             user_warm = (
-                team_warm and end - user.first_seen >= s.warmup_seconds and user.knows_its_tail()
+                team_old and end - user.first_seen >= s.warmup_seconds and user.knows_its_tail()
             )
             if not user_warm:
                 fresh_tokens += tokens
@@ -284,6 +305,16 @@ class UsageDetector:
             if user_warm:
                 tested_users += 1
                 elevated_users += step.requests_probability < TAIL_EXCEEDANCE
+                peer_ratios.append(user.requests.ratios()[0])
+            scored.append((name, user, usage, step, user_target, alarm))
+        # Peers: when much of the team is up at once (a busy day after a holiday, a team-wide
+        # surge) a user's excess over their own history says little about them; they alarm only
+        # if they also stand out from the median active colleague.
+        peer_median = statistics.median(peer_ratios) if len(peer_ratios) >= 3 else 0.0
+        for name, user, usage, step, user_target, alarm in scored:
+            tokens = _tokens(usage)
+            if alarm and peer_median > 1.0:
+                alarm = user.requests.ratios()[0] >= PEER_FACTOR * peer_median
             if alarm:
                 findings.append(self._user_finding(name, user, usage, step, user_target, end))
             self._track_user_alarm(name, alarm, end)
@@ -677,6 +708,7 @@ class UsageDetector:
             "settings": asdict(self.settings),
             "first_seen": self.first_seen,
             "last_end": self.last_end,
+            "calendar": [bytes(self.calendar), self.calendar_day.tobytes()],
             "fresh": self.fresh_rates,
             "team": [
                 self.team_short.to_plain(),
@@ -711,6 +743,9 @@ class UsageDetector:
         fam = detector._families
         detector.first_seen = plain["first_seen"]
         detector.last_end = plain["last_end"]
+        detector.calendar = bytearray(plain["calendar"][0])
+        detector.calendar_day = array("H")
+        detector.calendar_day.frombytes(plain["calendar"][1])
         detector.fresh_rates = list(plain["fresh"])
         team_short, team_long, cost, requests_short, requests_long = plain["team"]
         detector.requests_short = RateSeries.from_plain(fam.team_short, requests_short)
