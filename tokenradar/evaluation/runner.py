@@ -134,8 +134,9 @@ def run_core(
     return result
 
 
-def _messages(events: Iterable[Mapping[str, Any]], batch: int = 200) -> Iterator[bytes]:
-    """Events as producer messages: JSON arrays of up to ``batch`` events."""
+def _messages(events: Iterable[Mapping[str, Any]], batch: int = 1) -> Iterator[bytes]:
+    """Events as producer messages, one event each (as a JSONL file replays them; the core
+    records a team's applied offset per message)."""
     pending: list[Mapping[str, Any]] = []
     for event in events:
         pending.append(event)
