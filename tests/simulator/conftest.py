@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +24,26 @@ def local_to_utc(simulation: Simulation, team: str, local: datetime) -> datetime
     return local - timedelta(minutes=offset)
 
 
+_COLUMNS: weakref.WeakKeyDictionary[Simulation, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+
+
+def columns(simulation: Simulation) -> dict[str, np.ndarray]:
+    """All events of a run as columns (computed once per simulation)."""
+    cached = _COLUMNS.get(simulation)
+    if cached is None:
+        blocks = list(simulation.event_blocks())
+        cached = {
+            "seconds": np.concatenate([block.ts_ms for block in blocks]) / 1000.0,
+            "team": np.concatenate([block.team for block in blocks]),
+            "user": np.concatenate([block.user for block in blocks]),
+            "input": np.concatenate([block.input_tokens for block in blocks]),
+            "output": np.concatenate([block.output_tokens for block in blocks]),
+            "cost": np.concatenate([block.cost_usd for block in blocks]),
+        }
+        _COLUMNS[simulation] = cached
+    return cached
+
+
 def totals(
     simulation: Simulation,
     start: float,
@@ -32,21 +52,18 @@ def totals(
     user: str | None = None,
 ) -> dict[str, float]:
     """Requests, tokens and cost of the events in ``[start, end)``, optionally of one team/user."""
-    team_index = None if team is None else simulation.team_names.index(team)
-    user_index = None if user is None else simulation.user_names.index(user)
-    result: dict[str, float] = defaultdict(float)
-    for block in simulation.event_blocks():
-        seconds = block.ts_ms / 1000.0
-        keep = (seconds >= start) & (seconds < end)
-        if team_index is not None:
-            keep &= block.team == team_index
-        if user_index is not None:
-            keep &= block.user == user_index
-        result["requests"] += float(keep.sum())
-        result["tokens"] += float((block.input_tokens[keep] + block.output_tokens[keep]).sum())
-        result["cost"] += float(block.cost_usd[keep].sum())
-        result["big_requests"] += float((block.input_tokens[keep] >= 100_000).sum())
-    return result
+    data = columns(simulation)
+    keep = (data["seconds"] >= start) & (data["seconds"] < end)
+    if team is not None:
+        keep &= data["team"] == simulation.team_names.index(team)
+    if user is not None:
+        keep &= data["user"] == simulation.user_names.index(user)
+    return {
+        "requests": float(keep.sum()),
+        "tokens": float((data["input"][keep] + data["output"][keep]).sum()),
+        "cost": float(data["cost"][keep].sum()),
+        "big_requests": float((data["input"][keep] >= 100_000).sum()),
+    }
 
 
 def hourly_requests_by_team(simulation: Simulation) -> dict[str, np.ndarray]:

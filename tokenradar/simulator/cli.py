@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from tokenradar.simulator.config import (
     DEFAULT_START,
@@ -88,23 +87,34 @@ def _print_plan(console: Console, simulation: Simulation, show_confounders: bool
     if not labels:
         console.print("No incidents injected.")
         return
-    table = Table(
-        title="Injected incidents (what should fire)"
-        if not show_confounders
-        else "Injected incidents and confounders"
+    title = (
+        "Injected incidents and confounders"
+        if show_confounders
+        else "Injected incidents (what should fire)"
     )
-    for column in ("kind", "team", "user", "start (UTC)", "end (UTC)", "magnitude"):
-        table.add_column(column)
+    console.print(f"[bold]{title}[/bold]")
+    rows = [("kind", "team", "user", "start (UTC)", "end (UTC)", "magnitude")]
     for label in labels:
-        table.add_row(
-            label.kind,
-            label.team,
-            label.user or "-",
-            _format_time(label.start),
-            _format_time(label.end),
-            f"{label.magnitude:.3g}",
+        rows.append(
+            (
+                label.kind,
+                label.team,
+                label.user or "-",
+                _format_time(label.start),
+                _format_time(label.end),
+                f"{label.magnitude:.3g}",
+            )
         )
-    console.print(table)
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        # Plain aligned text rather than a table widget: it must survive narrow terminals and
+        # log files without truncating user names.
+        console.print(
+            "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     hidden = len(simulation.confounders)
     if hidden and not show_confounders:
         console.print(
@@ -228,6 +238,13 @@ def _print_summary(console: Console, summary: SendSummary, where: str) -> None:
     help="Kafka producer linger.",
 )
 @click.option(
+    "--connect-timeout",
+    type=DURATION,
+    default="30s",
+    show_default=True,
+    help="Kafka: how long to wait for the first broker connection.",
+)
+@click.option(
     "--compression",
     type=click.Choice(["none", "gzip"]),
     default="none",
@@ -255,6 +272,7 @@ def simulate_command(
     variation_seed: int | None,
     labels_file: Path | None,
     linger_ms: int,
+    connect_timeout: timedelta,
     compression: str,
     show_confounders: bool,
 ) -> None:
@@ -328,6 +346,7 @@ def simulate_command(
             topic=topic,
             linger_ms=linger_ms,
             compression_type=None if compression == "none" else compression,
+            connect_timeout_ms=int(connect_timeout.total_seconds() * 1000),
         )
     except Exception as error:  # kafka-python raises NoBrokersAvailable and friends
         raise click.ClickException(f"cannot connect to Kafka at {bootstrap}: {error}") from error

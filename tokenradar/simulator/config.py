@@ -131,9 +131,15 @@ class IncidentSpec:
         The user, for user-level kinds; ``None`` picks one of the team's users.
     magnitude
         Kind-specific strength, ``None`` for a random value in the kind's usual range:
-        the volume factor for ``user_runaway``, ``team_surge``, ``slow_ramp`` and
-        ``off_hours_loop`` (relative to the user's or team's normal mean rate), the cost
-        factor for ``model_switch``, requests per minute for ``runaway_agent``.
+
+        * ``team_surge``, ``slow_ramp``: factor on the team's normal rate at that time of day
+          (the ramp reaches it at its end and stays there);
+        * ``user_runaway``: the user's volume over the incident is about this many times their
+          mean rate over a normal week (the loop runs flat, day and night);
+        * ``off_hours_loop``: the loop's rate as a multiple of the user's weekly mean rate;
+        * ``model_switch``: factor on the team's (or user's) cost, token volume unchanged; the
+          label carries the factor actually reachable from the team's model mix;
+        * ``runaway_agent``: requests per minute of the loop (100k-200k input tokens each).
     """
 
     kind: str

@@ -9,6 +9,7 @@ second in both phases.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -237,6 +238,8 @@ class KafkaSink:
         ``None`` or ``"gzip"``.
     batch_size
         Producer batch size in bytes.
+    connect_timeout_ms
+        How long to wait for the first broker connection before giving up.
     producer_factory
         Creates the producer from keyword arguments; ``kafka.KafkaProducer`` by default
         (replaceable in tests).
@@ -249,6 +252,7 @@ class KafkaSink:
         linger_ms: int = 20,
         compression_type: str | None = None,
         batch_size: int = 64 * 1024,
+        connect_timeout_ms: int = 30_000,
         producer_factory: Callable[..., Any] | None = None,
     ) -> None:
         if compression_type not in (None, "gzip"):
@@ -260,6 +264,7 @@ class KafkaSink:
         self.topic = topic
         self._failed = 0
         self._first_error: BaseException | None = None
+        self._error_lock = threading.Lock()
         # acks='all' with the default idempotence: a retried batch is never written twice.
         self._producer = producer_factory(
             bootstrap_servers=bootstrap_servers.split(","),
@@ -268,13 +273,17 @@ class KafkaSink:
             linger_ms=linger_ms,
             compression_type=compression_type,
             batch_size=batch_size,
+            bootstrap_timeout_ms=connect_timeout_ms,
         )
 
     def _on_error(self, error: BaseException) -> None:
         # Runs on the producer's I/O thread: record, do not raise.
-        self._failed += 1
-        if self._first_error is None:
-            self._first_error = error
+        with self._error_lock:
+            self._failed += 1
+            first = self._first_error is None
+            if first:
+                self._first_error = error
+        if first:
             logger.error("kafka send failed: %s", error)
 
     def send_all(
