@@ -117,7 +117,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     prices = load_prices(settings.prices_file) if settings.prices_file else DEFAULT_PRICES
     core = Core(
         core_config(settings),
-        factory or default_detector_factory(),
+        factory or default_detector_factory(settings.detector),
         partitions,
         limits=limits_from(settings),
         prices=prices,

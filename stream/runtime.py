@@ -199,8 +199,17 @@ class StreamRuntime:
                 )
         await self._producer().flush()
         if processor is not None:
+            dirty = False
             for team, data in processor.dirty_states():
                 self.team_table[team_key(partition, team)] = data
+                dirty = True
+            if dirty:
+                # Team states must be on the broker before the partition's stream time that
+                # goes with them: a crash may keep any subset of unflushed writes, and a
+                # restored watermark ahead of a team's state would misjudge its re-delivered
+                # events as late. Teams ahead of the watermark are harmless: they skip what
+                # they already hold.
+                await self._producer().flush()
             self.meta_table[meta_key(partition)] = processor.meta_bytes()
             metrics.WATERMARK.labels(str(partition)).set(max(processor.watermark, 0.0))
             self._report_counts(partition, processor)

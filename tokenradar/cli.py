@@ -151,7 +151,7 @@ def replay(
         result = replay_messages(
             read_messages(events),
             core_config(settings),
-            default_detector_factory(),
+            default_detector_factory(settings.detector),
             partitions or settings.usage_partitions,
             limits=limits_from(settings),
             flush=flush,
@@ -605,3 +605,7 @@ def silence_mute(team: str, notifiers: tuple[str, ...], duration: str | None, co
 from tokenradar.simulator.cli import simulate_command  # noqa: E402
 
 main.add_command(simulate_command, "simulate")
+
+from tokenradar.evaluation.cli import evaluate_command  # noqa: E402
+
+main.add_command(evaluate_command, "evaluate")

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     max_tokens_per_event: int = Field(10_000_000, ge=1)
     max_cost_per_event_usd: float = Field(10_000.0, gt=0)
 
+    detector: str = Field(
+        "usage", description="usage (default), baseline or placeholder: see core/detection.py."
+    )
+
     # Files
     teams_file: Path | None = Field(
         None, description="TOML file of per-team settings: routing, budgets, [org]."

@@ -110,6 +110,9 @@ class Service:
                 "TOKENRADAR_WEB_PORT": str(self.web_port),
                 "TOKENRADAR_CHECKPOINT_INTERVAL_SECONDS": "0.5",
                 "TOKENRADAR_LOG_LEVEL": "INFO",
+                # Plumbing tests compare the worker with a replay through the same simple
+                # detector, whose short warm-up keeps their streams small.
+                "TOKENRADAR_DETECTOR": "placeholder",
             }
         )
         env.update(self.extra_env)
