@@ -47,12 +47,15 @@ from alerts.silences import InMemorySilenceStore, SilenceStore, muting, silencin
 from alerts.store import InMemoryTable, StateTable
 from alerts.throttle import Throttle
 from alerts.transport import Transport
+from detectors.base import WindowSummary
 
 log = logging.getLogger(__name__)
 
 # Targets whose new episodes wait for the group window; a page never waits.
 GROUPED_NOTIFIERS = frozenset({"slack", "slack_webhook", "console"})
 DEFAULT_SERIES_POINTS = 30
+# The window totals kept for sparklines (the metrics findings name).
+SERIES_METRICS = ("total_tokens", "cost_usd", "requests")
 # Upper bound of one idle wait of the relay loop, so new entries are picked up promptly even
 # without a wake-up call.
 RELAY_IDLE_POLL_SECONDS = 1.0
@@ -61,13 +64,27 @@ RELAY_IDLE_POLL_SECONDS = 1.0
 class RecentSeries:
     """The last closed windows' values per team and metric, for the sparkline.
 
-    The core feeds it every closed window (:meth:`observe`); the dispatcher reads it when an
-    alert is accepted and stores the series with the outbox entry, so a restart does not lose it.
+    The worker feeds it every closed window (:meth:`observe_window`); the dispatcher reads it
+    when an alert is accepted and stores the series with the outbox entry, so a restart does not
+    lose the series of an alert already accepted. Windows in which a team sent nothing are not
+    closed, so :meth:`observe_window` fills the gap with zeros: a sparkline's points are
+    consecutive windows.
+
+    Examples
+    --------
+    >>> from detectors.base import Usage, WindowSummary
+    >>> recent = RecentSeries(points=4)
+    >>> for start, tokens in [(0, 10), (60, 30), (240, 20)]:
+    ...     recent.observe_window(
+    ...         WindowSummary("search", start, start + 60, Usage(input_tokens=tokens)), 60.0)
+    >>> recent.series("search", "total_tokens")
+    (30.0, 0.0, 0.0, 20.0)
     """
 
     def __init__(self, points: int = DEFAULT_SERIES_POINTS) -> None:
         self.points = points
         self._series: dict[tuple[str, str], deque[float]] = {}
+        self._last_start: dict[str, float] = {}
 
     def observe(self, team: str, values: Mapping[str, float]) -> None:
         """Append one window's value of each metric (``{"total_tokens": ..., ...}``)."""
@@ -76,6 +93,31 @@ class RecentSeries:
             if key not in self._series:
                 self._series[key] = deque(maxlen=self.points)
             self._series[key].append(float(value))
+
+    def observe_window(self, summary: WindowSummary, window_seconds: float) -> None:
+        """Append a closed window's token and cost totals, zeros for the windows skipped."""
+        team = summary.team
+        last = self._last_start.get(team)
+        if last is not None and summary.start <= last:
+            return  # already seen (a re-delivered window after a restart)
+        if last is not None:
+            skipped = min(self.points, round((summary.start - last) / window_seconds) - 1)
+            for _ in range(max(0, skipped)):
+                self.observe(team, dict.fromkeys(SERIES_METRICS, 0.0))
+        self._last_start[team] = summary.start
+        totals = summary.totals
+        self.observe(
+            team,
+            {"total_tokens": float(totals.total_tokens), "cost_usd": totals.cost_usd,
+             "requests": float(totals.requests)},
+        )  # fmt: skip
+
+    def forget(self, teams: Iterable[str]) -> None:
+        """Drop the series of ``teams`` (their partition moved to another worker)."""
+        for team in teams:
+            self._last_start.pop(team, None)
+            for metric in SERIES_METRICS:
+                self._series.pop((team, metric), None)
 
     def series(self, team: str, metric: str) -> tuple[float, ...]:
         """The recent values of ``metric`` for ``team``, oldest first."""
@@ -473,7 +515,8 @@ def build_delivery(
         silences if silences is not None else InMemorySilenceStore(),
         clock,
         config.group_wait_seconds,
-        active=active,
+        # The firing view lives beside the delivery ledger, so inhibition survives a restart.
+        active=active if active is not None else ActiveAlerts(table=ledger.table),
         series=series,
         wake=wake,
     )

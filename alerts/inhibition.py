@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.model import Alert
+from alerts.store import StateTable
 from detectors.base import SEVERITY_RANK
 
+# Rows of the firing view in a delivery table are keyed by this prefix and the dedup_key.
+ACTIVE_KEY_PREFIX = "active|"
 DEFAULT_INHIBITING_KINDS = frozenset({"data_gap", "budget_exhausted"})
 
 
@@ -49,19 +52,34 @@ DEFAULT_INHIBIT_RULES: tuple[InhibitRule, ...] = (InhibitRule(DEFAULT_INHIBITING
 
 
 class ActiveAlerts:
-    """The latest firing alert of every ``dedup_key`` that has not resolved."""
+    """The latest firing alert of every ``dedup_key`` that has not resolved.
 
-    def __init__(self, alerts: Iterable[Alert] = ()) -> None:
+    With a ``table`` the view is durable: every change is written under ``active|<dedup_key>``
+    and the view is read back from the table when it is created, so a worker that restarts (or
+    takes over a partition) still knows that a team's budget is exhausted and keeps its lesser
+    alerts quiet.
+    """
+
+    def __init__(self, alerts: Iterable[Alert] = (), *, table: StateTable | None = None) -> None:
         self._firing: dict[str, Alert] = {}
+        self._table = table
+        if table is not None:
+            for key, value in table.items():
+                if key.startswith(ACTIVE_KEY_PREFIX):
+                    alert = Alert.model_validate(value)
+                    self._firing[alert.dedup_key] = alert
         for alert in alerts:
             self.observe(alert)
 
     def observe(self, alert: Alert) -> None:
         """Fold one lifecycle change into the view."""
+        key = ACTIVE_KEY_PREFIX + alert.dedup_key
         if alert.status == "firing":
             self._firing[alert.dedup_key] = alert
-        else:
-            self._firing.pop(alert.dedup_key, None)
+            if self._table is not None:
+                self._table.set(key, alert.model_dump(mode="json"))
+        elif self._firing.pop(alert.dedup_key, None) is not None and self._table is not None:
+            self._table.delete(key)
 
     def firing(self, team: str | None = None) -> list[Alert]:
         """Firing alerts, of one team or all, ordered by ``dedup_key``."""

@@ -148,6 +148,9 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         producer=lambda: app.producer,
         highwater=highwater,
         on_alert=accept_alert,
+        on_window=lambda window: delivery.observe_window(
+            window.summary, core.config.window_seconds
+        ),
     )
 
     @app.agent(usage_topic, name="usage", concurrency=1)
@@ -188,6 +191,12 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         usage_name = usage_topic.get_topic_name()
         lost = [tp.partition for tp in revoked if tp.topic == usage_name]
+        delivery.series.forget(
+            team
+            for p in lost
+            if (proc := core.processors.get(p)) is not None
+            for team in proc.teams
+        )
         runtime.forget_partitions(lost)
         await delivery.revoke(lost)
 

@@ -49,13 +49,14 @@ from rich.console import Console
 
 from alerts.clock import Clock, SystemClock
 from alerts.config import AlertingConfig
-from alerts.dispatch import AlertDelivery, build_delivery, build_notifiers
+from alerts.dispatch import AlertDelivery, RecentSeries, build_delivery, build_notifiers
 from alerts.model import Alert
 from alerts.notifiers.console import ConsoleNotifier
 from alerts.outbox import DONE_MARKER_HORIZON_SECONDS, OutboxEntry
 from alerts.routing import Router, TeamsFile
 from alerts.silences import SilenceStore
 from alerts.transport import Transport
+from detectors.base import WindowSummary
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,9 @@ class WorkerDelivery:
             console or Console(stderr=True, highlight=False, soft_wrap=True),
             prefix="NOTIFICATION ",
         )
+        # The sparkline data of every owned team (memory only: after a restart the series starts
+        # again; an alert already accepted keeps its series in its outbox entry).
+        self.series = RecentSeries()
         self._partitions: dict[int, AlertDelivery] = {}
         self._relays: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
 
@@ -229,9 +233,14 @@ class WorkerDelivery:
                 router=self.router,
                 transport=self.transport,
                 notifiers=self.notifiers,
+                series=self.series,
             )
             self._partitions[partition] = delivery
         return delivery
+
+    def observe_window(self, summary: WindowSummary, window_seconds: float) -> None:
+        """Keep a closed window's totals for the sparklines of the team's alerts."""
+        self.series.observe_window(summary, window_seconds)
 
     def accept(self, partition: int, alert: Alert) -> list[OutboxEntry]:
         """Write the alert's outbox entries (call while the agent handles its input)."""

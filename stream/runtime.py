@@ -63,6 +63,7 @@ class StreamRuntime:
         producer: Callable[[], Any],
         highwater: Callable[[Any], int | None],
         on_alert: Callable[[Alert], None] | None = None,
+        on_window: Callable[[ClosedWindow], None] | None = None,
     ) -> None:
         self.settings = settings
         self.core = core
@@ -76,6 +77,7 @@ class StreamRuntime:
         self._producer = producer
         self._highwater = highwater
         self._on_alert = on_alert
+        self._on_window = on_window
         self._pending: dict[int, list[Any]] = defaultdict(list)
         self._since_checkpoint: dict[int, int] = defaultdict(int)
         self._last_checkpoint: dict[int, float] = {}
@@ -140,6 +142,8 @@ class StreamRuntime:
             metrics.EVENTS_IN.inc(result.events)
         for window in result.windows:
             await self._send_window(window)
+            if self._on_window is not None:
+                self._on_window(window)
         for alert in result.alerts:
             await self.alerts_topic.send(key=alert.dedup_key.encode(), value=alert.to_json())
             metrics.ALERTS_RAISED.labels(alert.status, alert.severity).inc()

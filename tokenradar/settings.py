@@ -13,10 +13,18 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.config import (
+    DEFAULT_DELIVERY_DEADLINE_SECONDS,
+    DEFAULT_FOR_WINDOWS,
     DEFAULT_GROUP_WAIT_SECONDS,
     DEFAULT_HTTP_TIMEOUT_SECONDS,
+    DEFAULT_IMMEDIATE_KINDS,
+    DEFAULT_MAX_ALERTS_PER_MESSAGE,
+    DEFAULT_PAGERDUTY_EVENTS_PER_SECOND,
+    DEFAULT_REPEAT_INTERVAL_SECONDS,
+    DEFAULT_RESOLVE_AFTER_WINDOWS,
     DEFAULT_RETRY_BASE_DELAY_SECONDS,
     DEFAULT_RETRY_MAX_DELAY_SECONDS,
+    DEFAULT_SLACK_MESSAGES_PER_SECOND,
     AlertingConfig,
 )
 
@@ -111,6 +119,30 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(DEFAULT_HTTP_TIMEOUT_SECONDS, gt=0)
     retry_base_delay_seconds: float = Field(DEFAULT_RETRY_BASE_DELAY_SECONDS, gt=0)
     retry_max_delay_seconds: float = Field(DEFAULT_RETRY_MAX_DELAY_SECONDS, gt=0)
+    delivery_deadline_seconds: float = Field(
+        DEFAULT_DELIVERY_DEADLINE_SECONDS, gt=0, description="Give up (dead-letter) after this."
+    )
+    slack_messages_per_second: float = Field(DEFAULT_SLACK_MESSAGES_PER_SECOND, gt=0)
+    pagerduty_events_per_second: float = Field(DEFAULT_PAGERDUTY_EVENTS_PER_SECOND, gt=0)
+    max_alerts_per_message: int = Field(DEFAULT_MAX_ALERTS_PER_MESSAGE, ge=1, le=20)
+
+    # Alert lifecycle (event time)
+    for_windows: int = Field(
+        DEFAULT_FOR_WINDOWS, ge=1, description="Consecutive windows with a finding before firing."
+    )
+    for_seconds: float | None = Field(
+        None, ge=0, description="Event time a finding must last before firing (replaces windows)."
+    )
+    resolve_after_windows: int = Field(
+        DEFAULT_RESOLVE_AFTER_WINDOWS, ge=1, description="Clean windows before resolving."
+    )
+    resolve_after_seconds: float | None = Field(None, ge=0)
+    repeat_interval_seconds: float = Field(
+        DEFAULT_REPEAT_INTERVAL_SECONDS, gt=0, description="Re-announce a firing alert after this."
+    )
+    immediate_kinds: str = Field(
+        ",".join(DEFAULT_IMMEDIATE_KINDS), description="Kinds that fire on their first window."
+    )
 
     @field_validator("log_format")
     @classmethod
@@ -134,6 +166,16 @@ class Settings(BaseSettings):
             http_timeout_seconds=self.http_timeout_seconds,
             retry_base_delay_seconds=self.retry_base_delay_seconds,
             retry_max_delay_seconds=self.retry_max_delay_seconds,
+            delivery_deadline_seconds=self.delivery_deadline_seconds,
+            slack_messages_per_second=self.slack_messages_per_second,
+            pagerduty_events_per_second=self.pagerduty_events_per_second,
+            max_alerts_per_message=self.max_alerts_per_message,
+            for_windows=self.for_windows,
+            for_seconds=self.for_seconds,
+            resolve_after_windows=self.resolve_after_windows,
+            resolve_after_seconds=self.resolve_after_seconds,
+            repeat_interval_seconds=self.repeat_interval_seconds,
+            immediate_kinds=self.immediate_kinds,  # a validator splits the comma-separated list
         )
 
     @property

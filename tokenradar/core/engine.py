@@ -23,7 +23,7 @@ from typing import Any
 
 import msgpack
 
-from alerts.lifecycle import DEFAULT_RESOLVE_AFTER_WINDOWS, TeamAlertLifecycle
+from alerts.lifecycle import LifecyclePolicy, TeamAlertLifecycle
 from alerts.model import Alert
 from detectors.base import TeamDetector, TeamDetectorFactory, Usage, WindowSummary
 from tokenradar.core.budgets import BudgetConfig, TeamBudget, observe_window, snapshot
@@ -59,7 +59,8 @@ class CoreConfig:
     allowed_lateness_seconds: float = 30.0
     dedup_horizon_seconds: float = 600.0
     max_future_skew_seconds: float = 86_400.0
-    resolve_after_windows: int = DEFAULT_RESOLVE_AFTER_WINDOWS
+    # The alert lifecycle: "for" period, resolve hysteresis, repeat interval.
+    lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
     budgets: BudgetConfig = field(default_factory=BudgetConfig)
 
 
@@ -238,9 +239,7 @@ class TeamState:
             team,
             int(plain["partition"]),
             factory.restore(team, plain["detector"]),
-            TeamAlertLifecycle.from_state(
-                team, plain["lifecycle"], resolve_after_windows=config.resolve_after_windows
-            ),
+            TeamAlertLifecycle.from_state(team, plain["lifecycle"], policy=config.lifecycle),
         )
         state.applied_offset = int(plain["applied_offset"])
         state.applied_index = int(plain.get("applied_index", WHOLE_MESSAGE))
@@ -368,7 +367,7 @@ class PartitionProcessor:
             team,
             self.partition,
             self.factory.create(team),
-            TeamAlertLifecycle(team, resolve_after_windows=self.config.resolve_after_windows),
+            TeamAlertLifecycle(team, policy=self.config.lifecycle),
         )
         self.teams[team] = state
         return state

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from alerts.lifecycle import LifecyclePolicy
 from alerts.model import Alert
 from detectors.base import TeamDetectorFactory
 from tokenradar.core.budgets import BudgetConfig
@@ -32,6 +33,7 @@ def core_config(settings: Settings) -> CoreConfig:
         dedup_horizon_seconds=float(settings.dedup_horizon_seconds),
         max_future_skew_seconds=float(settings.max_future_skew_seconds),
         budgets=BudgetConfig.load(settings.teams_file),
+        lifecycle=LifecyclePolicy.from_config(settings.alerting_config()),
     )
 
 
