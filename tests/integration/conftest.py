@@ -24,7 +24,11 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-BOOTSTRAP = os.environ.get("TOKENRADAR_KAFKA_BOOTSTRAP", "localhost:9092")
+# The broker `scripts/kafka start` runs (its port from TOKENRADAR_KAFKA_PORT), unless given.
+BOOTSTRAP = os.environ.get(
+    "TOKENRADAR_KAFKA_BOOTSTRAP",
+    f"127.0.0.1:{os.environ.get('TOKENRADAR_KAFKA_PORT', '9092')}",
+)
 REPO = Path(__file__).resolve().parents[2]
 
 
