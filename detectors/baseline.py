@@ -24,33 +24,14 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
 from detectors.base import Contributor, Finding, WindowSummary
+from detectors.ewstat import EWStat
 
 BASELINE_STATE_VERSION = 1
-
-
-@dataclass(slots=True)
-class _EWStat:
-    mean: float = 0.0
-    var: float = 0.0
-    count: int = 0
-
-    def z(self, value: float) -> float:
-        return (value - self.mean) / math.sqrt(max(self.var, 0.25 * 0.25))
-
-    def learn(self, value: float, alpha: float) -> None:
-        if self.count == 0:
-            self.mean = value
-        else:
-            delta = value - self.mean
-            self.mean += alpha * delta
-            self.var = (1.0 - alpha) * (self.var + alpha * delta * delta)
-        self.count += 1
 
 
 class EWZScoreBaselineDetector:
@@ -86,8 +67,8 @@ class EWZScoreBaselineDetector:
         self._block_start = math.nan
         self._block_team = 0.0
         self._block_users: dict[str, float] = {}
-        self._team = _EWStat()
-        self._users: dict[str, _EWStat] = {}
+        self._team = EWStat()
+        self._users: dict[str, EWStat] = {}
         self._findings: list[Finding] = []
 
     def update(self, window: WindowSummary) -> list[Finding]:
@@ -129,7 +110,7 @@ class EWZScoreBaselineDetector:
             )
         stat.learn(value, self.alpha)
         for user, tokens in self._block_users.items():
-            user_stat = self._users.setdefault(user, _EWStat())
+            user_stat = self._users.setdefault(user, EWStat())
             value = math.log1p(tokens)
             if user_stat.count >= self.warmup_blocks and (z := user_stat.z(value)) > self.threshold:
                 findings.append(
@@ -151,7 +132,7 @@ class EWZScoreBaselineDetector:
     def to_state(self) -> bytes:
         """Compact, versioned snapshot (msgpack)."""
 
-        def plain(stat: _EWStat) -> list[Any]:
+        def plain(stat: EWStat) -> list[Any]:
             return [stat.mean, stat.var, stat.count]
 
         packed: bytes = msgpack.packb(
@@ -175,8 +156,8 @@ class EWZScoreBaselineDetector:
         detector = cls(team, *plain["params"])
         detector._block_start, detector._block_team, users = plain["block"]
         detector._block_users = dict(users)
-        detector._team = _EWStat(*plain["team"])
-        detector._users = {name: _EWStat(*values) for name, values in plain["users"].items()}
+        detector._team = EWStat(*plain["team"])
+        detector._users = {name: EWStat(*values) for name, values in plain["users"].items()}
         detector._findings = [_finding_from_plain(f) for f in plain["findings"]]
         return detector
 

@@ -16,6 +16,7 @@ from typing import Any
 import msgpack
 
 from detectors.base import Contributor, Finding, WindowSummary
+from detectors.ewstat import EWStat
 
 PLACEHOLDER_STATE_VERSION = 1
 
@@ -37,27 +38,6 @@ class Recent:
 
     def decayed(self, now: float) -> float:
         return self.level * math.exp(-(now - self.at) / RECENT_SECONDS)
-
-
-@dataclass(slots=True)
-class EWStat:
-    """Exponentially weighted mean and variance of one series."""
-
-    mean: float = 0.0
-    var: float = 0.0
-    count: int = 0
-
-    def z(self, value: float, floor: float) -> float:
-        return (value - self.mean) / math.sqrt(max(self.var, floor * floor))
-
-    def learn(self, value: float, alpha: float) -> None:
-        if self.count == 0:
-            self.mean = value
-        else:
-            delta = value - self.mean
-            self.mean += alpha * delta
-            self.var = (1 - alpha) * (self.var + alpha * delta * delta)
-        self.count += 1
 
 
 class EWZScoreDetector:
