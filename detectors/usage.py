@@ -471,15 +471,8 @@ class UsageDetector:
         # normal; a team moving to it is a decision someone should know about).
         cost_bar = _bar(self._team_target, self.cost_alarm.active)
         # Materiality: the team is spending at least at its average rate (a price wobble in a
-        # night-time trickle of a few requests is noise, not a switch), and at least twice what
-        # its cost series expects now (as for a user paying more per token): a dearer token
-        # that does not double the bill is not worth a page, and once a switch is undone the
-        # bill is back within that range and the finding ends with it.
-        expected_cost = self.cost.rate_from(cost.expected, fam.cost)
-        material = (
-            self.cost.rate >= self.cost.mean_rate
-            and self.cost.rate >= PRICIER_USER_RATIO * expected_cost
-        )
+        # night-time trickle of a few requests is noise, not a switch).
+        material = self.cost.rate >= self.cost.mean_rate
         cost_alarm = (
             team_warm
             and material
