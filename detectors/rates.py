@@ -45,6 +45,17 @@ from detectors.robust import (
 MIN_DAY_OVER_DAY_SAMPLES = 12
 # Days of the same hour a day-over-day reference is the median of.
 DAYS_REMEMBERED = 3
+# Reference value of the day-over-day CUSUM: it accumulates standardised excesses beyond this
+# many typical day-to-day differences (the drift that tunes it to shifts of twice this size: a
+# ramp to 3-5x is several typical day-to-day differences).
+CUSUM_DRIFT = 1.0
+# Busy hours of one day share that day's mood (a busy day lifts them all), so they are not
+# independent steps: the CUSUM's in-control run length is counted as if a day's busy hours
+# were about one step, i.e. its threshold is set for this many times the hourly run length.
+BUSY_HOURS_PER_DAY = 10.0
+# Standardised differences enter the CUSUM only up to this size: one extraordinary hour should
+# not make a ramp on its own.
+CUSUM_CLIP = 4.0
 # Tails learn at least this often, even for slow series: a two-hour time constant would otherwise
 # leave a few dozen samples in the first days, too few to know the tail.
 MAX_TAIL_INTERVAL_SECONDS = 600.0
@@ -206,6 +217,8 @@ class DayOverDay:
 
     __slots__ = (
         "current_hour",
+        "cusum",
+        "cusum_at",
         "history",
         "hour_value",
         "last_tail",
@@ -226,14 +239,18 @@ class DayOverDay:
         # statistic is standardised by it, so that the tail works in z units.
         self.scale = math.nan
         self.samples = 0
+        # One-sided CUSUM of the standardised difference in busy hours, and when it last moved.
+        self.cusum = 0.0
+        self.cusum_at = -math.inf
 
-    def reference(self, ts: float) -> float:
-        """Median of the remembered days at the hour of ``ts`` (NaN until two are known)."""
+    def reference(self, ts: float, min_days: int = 2) -> float:
+        """Median of the remembered days at the hour of ``ts`` (NaN until ``min_days`` are
+        known)."""
         b = seasonal_bin(ts)
         values = sorted(
             v for v in self.history[b * DAYS_REMEMBERED : (b + 1) * DAYS_REMEMBERED] if v == v
         )
-        if len(values) < 2:
+        if len(values) < min_days:
             return math.nan
         middle = len(values) // 2
         return values[middle] if len(values) % 2 else 0.5 * (values[middle - 1] + values[middle])
@@ -261,13 +278,39 @@ class DayOverDay:
         self.current_hour = hour
         self.hour_value = value
 
-    def learn_tail(self, ts: float, value: float) -> None:
+    def cusum_step(self, ts: float, value: float, busy_level: float) -> float:
+        """Advance the CUSUM once an hour, in busy hours only, and return it.
+
+        Busy hours are those whose reference is at least ``busy_level`` (the log of the team's
+        average rate): in quiet hours a small team's rate is a handful of requests and its
+        day-over-day difference is noise. Outside them the CUSUM holds its value.
+        """
+        if ts - self.cusum_at < SECONDS_PER_HOUR:
+            return self.cusum
+        # Three days, so that the median is not pulled by one holiday or one busy day.
+        reference = self.reference(ts, DAYS_REMEMBERED)
+        if reference != reference or self.samples < MIN_DAY_OVER_DAY_SAMPLES:
+            return self.cusum
+        if reference < busy_level:
+            return self.cusum
+        self.cusum_at = ts
+        z = (value - reference) / max(self.scale, 1e-3)
+        z = min(CUSUM_CLIP, max(-CUSUM_CLIP, z))
+        self.cusum = max(0.0, self.cusum + z - CUSUM_DRIFT)
+        return self.cusum
+
+    def busy(self, ts: float, busy_level: float) -> bool:
+        """Whether the hour of ``ts`` is a busy one: its reference is at least ``busy_level``."""
+        reference = self.reference(ts, DAYS_REMEMBERED)
+        return reference == reference and reference >= busy_level
+
+    def learn_tail(self, ts: float, value: float, busy_level: float = -math.inf) -> None:
         """Teach the scale and the tail one value an hour (values within an hour are nearly the
-        same)."""
+        same), from busy hours only (see :meth:`cusum_step`)."""
         if ts - self.last_tail < SECONDS_PER_HOUR:
             return
         difference = self.raw_difference(ts, value)
-        if difference != difference:
+        if difference != difference or self.reference(ts) < busy_level:
             return
         self.last_tail = ts
         size = abs(difference) * MEAN_ABS_TO_SIGMA
@@ -292,6 +335,8 @@ class DayOverDay:
             self.last_tail,
             self.scale,
             self.samples,
+            self.cusum,
+            self.cusum_at,
         ]
 
     @classmethod
@@ -303,4 +348,29 @@ class DayOverDay:
         dod.current_hour, dod.hour_value = plain[2], plain[3]
         dod.tail.quantile, dod.tail.excess, dod.last_tail = plain[4], plain[5], plain[6]
         dod.scale, dod.samples = plain[7], plain[8]
+        if len(plain) > 9:
+            dod.cusum, dod.cusum_at = plain[9], plain[10]
         return dod
+
+
+def cusum_threshold(average_run_length: float, drift: float = CUSUM_DRIFT) -> float:
+    """The CUSUM threshold whose in-control average run length is ``average_run_length`` steps.
+
+    Siegmund's approximation for standardised normal increments,
+    ``ARL = (exp(2kb) - 2kb - 1) / (2k^2)`` with ``b = h + 1.166``, solved for ``h``.
+
+    Examples
+    --------
+    >>> round(cusum_threshold(930.0, drift=0.5), 1)  # the textbook k = 0.5, h = 5
+    5.0
+    """
+    low, high = 0.0, 100.0
+    for _ in range(100):
+        middle = 0.5 * (low + high)
+        b = middle + 1.166
+        arl = (math.exp(2 * drift * b) - 2 * drift * b - 1) / (2 * drift * drift)
+        if arl < average_run_length:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)

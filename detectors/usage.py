@@ -44,7 +44,14 @@ from typing import Any
 import msgpack
 
 from detectors.base import Contributor, Finding, Severity, Usage, WindowSummary
-from detectors.rates import DayOverDay, RateParams, RateSeries
+from detectors.rates import (
+    BUSY_HOURS_PER_DAY,
+    CUSUM_DRIFT,
+    DayOverDay,
+    RateParams,
+    RateSeries,
+    cusum_threshold,
+)
 from detectors.robust import (
     SEASONAL_BINS,
     SECONDS_PER_DAY,
@@ -62,7 +69,14 @@ from detectors.users import UserHorizons, UserModel, UserStep
 
 log = logging.getLogger(__name__)
 
-USAGE_STATE_VERSION = 1
+USAGE_STATE_VERSION = 2
+# Days of daily peaks remembered for the working-day warm-up.
+DAYS_OF_PEAKS = 8
+# A day counts as a working day when its peak rate is at least this share of the highest peak
+# remembered (today's included): a weekend or a holiday is a fraction of a working day.
+WORKING_DAY_PEAK_SHARE = 0.5
+# Completed working weekdays a team must have seen before any of its series (team or user) alarm.
+MIN_WORKING_DAYS = 2
 WINDOWS_PER_WEEK_AT_60S = 7 * 24 * 60
 # Days (today included) a team must have been active in an hour before its series alarm there.
 TEAM_HOUR_MIN_DAYS = 3
@@ -161,13 +175,15 @@ class _Alarm:
     since: float = math.nan
     residual_sum: float = 0.0
     steps: int = 0
+    # A user alarm keeps the kind it started with, so that one incident is one alert.
+    kind: str = ""
 
     @property
     def active(self) -> bool:
         return self.since == self.since
 
     def to_plain(self) -> list[Any]:
-        return [self.since, self.residual_sum, self.steps]
+        return [self.since, self.residual_sum, self.steps, self.kind]
 
 
 def _bar(target: float, in_alarm: bool) -> float:
@@ -219,6 +235,9 @@ class UsageDetector:
         s = self.settings
         team_budget = 0.4 * s.false_alarms_per_team_week
         self._team_target = _target_probability(team_budget / 3, s.team_short_tau, s.window_seconds)
+        # The day-over-day CUSUM steps at most once an hour: its share of the team budget is an
+        # in-control run length in hours.
+        self._ramp_threshold = cusum_threshold(7 * 24 * BUSY_HOURS_PER_DAY / (team_budget / 3))
         self._user_budget = 0.6 * s.false_alarms_per_team_week
         self.first_seen = math.nan
         self.team_short = RateSeries()
@@ -238,6 +257,12 @@ class UsageDetector:
         # Distinct days the team was active in each weekday/weekend hour (see ``update``).
         self.calendar = bytearray(SEASONAL_BINS)
         self.calendar_day = array("H", bytes(2 * SEASONAL_BINS))
+        # Peak of the 30-minute token rate per day (a ring of ``DAYS_OF_PEAKS`` UTC days) and the
+        # day the ring's newest slot belongs to: the warm-up counts working days seen.
+        self.day_peaks = array("d", bytes(8 * DAYS_OF_PEAKS))
+        self.peak_day = -1
+        # Whether the team has seen its working days; once true, it stays true.
+        self.established = False
         # Smoothed volumes of users still warming up:
         # [short tokens, long tokens, cost, short requests, long requests].
         self.fresh_rates = [0.0, 0.0, 0.0, 0.0, 0.0]
@@ -248,6 +273,8 @@ class UsageDetector:
         # Long-run per-window rates of models and tools, for the contributors of an excess.
         self.model_rates: dict[str, list[float]] = {}
         self.tool_rates: dict[str, list[float]] = {}
+        # Optional list that receives the team's intermediate signals per window (diagnostics).
+        self.debug: list[dict[str, float]] | None = None
 
     # ------------------------------------------------------------------------------------ update
     def update(self, window: WindowSummary) -> list[Finding]:
@@ -265,7 +292,9 @@ class UsageDetector:
         if self.calendar_day[hour_bin] != today:
             self.calendar_day[hour_bin] = today
             self.calendar[hour_bin] = min(self.calendar[hour_bin] + 1, 255)
-        team_old = end - self.first_seen >= s.warmup_seconds
+        if not self.established and end - self.first_seen >= s.warmup_seconds:
+            self.established = self._working_days_seen() >= MIN_WORKING_DAYS
+        team_old = self.established
         team_warm = team_old and self.calendar[hour_bin] >= TEAM_HOUR_MIN_DAYS
         findings: list[Finding] = []
 
@@ -315,9 +344,12 @@ class UsageDetector:
             tokens = _tokens(usage)
             if alarm and peer_median > 1.0:
                 alarm = user.requests.ratios()[0] >= PEER_FACTOR * peer_median
+            kind = ""
             if alarm:
-                findings.append(self._user_finding(name, user, usage, step, user_target, end))
-            self._track_user_alarm(name, alarm, end)
+                finding = self._user_finding(name, user, usage, step, user_target, end)
+                findings.append(finding)
+                kind = finding.kind
+            self._track_user_alarm(name, alarm, end, kind)
             user.learn(end, tokens, usage.requests, width, step, horizons, alarm)
             if user.price_ratio(tokens, usage.cost_usd) >= PRICIER_USER_RATIO:
                 pricier_users += 1
@@ -330,9 +362,12 @@ class UsageDetector:
             step = user.observe(end, 0.0, 0, width, horizons)
             user_target = min(0.01, base_user_target / user.active_fraction(end, width))
             alarm = step.tail_probability < _bar(user_target, True)
+            kind = ""
             if alarm:
-                findings.append(self._user_finding(name, user, Usage(), step, user_target, end))
-            self._track_user_alarm(name, alarm, end)
+                finding = self._user_finding(name, user, Usage(), step, user_target, end)
+                findings.append(finding)
+                kind = finding.kind
+            self._track_user_alarm(name, alarm, end, kind)
 
         # New users count in the baseline (the team grows with them) but not as evidence: the
         # alarm is judged on the rate without the users who are still warming up.
@@ -378,8 +413,20 @@ class UsageDetector:
         # Day over day: this hour's two-hour request rate against the median of the last days
         # at the same hour. Adaptive baselines learn a ramp as it happens; earlier days do not.
         ramp_value = math.log(self.requests_long.rate + self.requests_long.floor(fam.team_long))
-        ramp_statistic = self.ramp.statistic(end, ramp_value)
-        ramp_p = self.ramp.tail.probability(ramp_statistic) if ramp_statistic > 0.0 else 1.0
+        busy_level = math.log(
+            self.requests_long.mean_rate + self.requests_long.floor(fam.team_long)
+        )
+        ramp_cusum = self.ramp.cusum_step(end, ramp_value, busy_level)
+        if not self.ramp.busy(end, busy_level):
+            # The CUSUM holds its value through quiet hours, but only busy hours can alarm: a
+            # ramp shows in working hours, while the evening's trickle says nothing about it.
+            ramp_cusum = 0.0
+        # Past the threshold the CUSUM's stationary tail is about exp(-2k s): the tail
+        # probability equals the team target exactly at the threshold.
+        ramp_p = min(
+            1.0,
+            self._team_target * math.exp(-2.0 * CUSUM_DRIFT * (ramp_cusum - self._ramp_threshold)),
+        )
         if end - self.first_seen < LONG_HORIZON_WARMUP_FACTOR * s.warmup_seconds:
             ramp_p = 1.0
         long_p = min(1.0, 2.0 * min(long_p, ramp_p))
@@ -414,6 +461,7 @@ class UsageDetector:
         self.cost_tokens_rate = (
             self.cost_tokens_rate * keep + (1.0 - math.exp(-width / s.cost_tau)) * tokens_total
         )
+        self._record_day_peak(window.start, self.cost_tokens_rate)
         price = math.log(self.cost.rate + self.cost.floor(fam.cost)) - math.log(
             self.cost_tokens_rate + self.team_short.floor(fam.team_short)
         )
@@ -433,6 +481,17 @@ class UsageDetector:
             and not self._one_user_behind_price(window, price_result.expected)
             and pricier_users >= 2
         )
+        if self.debug is not None:
+            self.debug.append(
+                {
+                    "end": end, "short": short_p, "long": long_p, "req_short": req_short_p,
+                    "req_long": req_long_p, "ramp": ramp_p, "breadth": breadth_p,
+                    "cusum": ramp_cusum,
+                    "elevated": elevated_users, "tested": tested_users, "warm": team_warm,
+                    "price": price_result.tail_probability, "material": material,
+                    "pricier": pricier_users, "alarm": token_alarm, "cost_alarm": cost_alarm,
+                }
+            )  # fmt: skip
         if token_alarm:
             findings.append(
                 self._team_finding(window, short_p, long_p, elevated_users, tested_users)
@@ -441,7 +500,7 @@ class UsageDetector:
             findings.append(self._cost_finding(window, cost, price_result.tail_probability))
         self.ramp.observe(end, ramp_value)
         if not token_alarm:
-            self.ramp.learn_tail(end, ramp_value)
+            self.ramp.learn_tail(end, ramp_value, busy_level)
         if not token_alarm and end - self.breadth_last_tail >= s.team_short_tau:
             self.breadth_last_tail = end
             self.breadth_tail.learn(breadth_z)
@@ -460,6 +519,43 @@ class UsageDetector:
         self._learn_breakdown(self.tool_rates, window.by_tool, end)
         return findings
 
+    # ---------------------------------------------------------------------------------- warm-up
+    def _record_day_peak(self, ts: float, rate: float) -> None:
+        day = int(ts // SECONDS_PER_DAY)
+        if day != self.peak_day:
+            # Days without a window are days without traffic: their peaks are zero.
+            for missing in range(max(self.peak_day + 1, day - DAYS_OF_PEAKS + 1), day + 1):
+                self.day_peaks[missing % DAYS_OF_PEAKS] = 0.0
+            self.peak_day = day
+        slot = day % DAYS_OF_PEAKS
+        if rate > self.day_peaks[slot]:
+            self.day_peaks[slot] = rate
+
+    def _working_days_seen(self) -> int:
+        """Completed weekdays (UTC) remembered whose peak rate was a working day's.
+
+        A team is judged against its own history only once that history holds working days: a
+        new team whose first days were a weekend and a public holiday has seen a fraction of its
+        working volume, and its first real working morning would otherwise look like a surge of
+        every series at once. Today's peak counts towards the reference, so the first busy day
+        disqualifies the quiet days before it as soon as it outgrows them; weekend days never
+        count. Once a team is established it stays so (:attr:`established`): a surge later on
+        is news, not a reason to forget what the team's working days look like.
+        """
+        if self.peak_day < 0:
+            return 0
+        highest = max(self.day_peaks)
+        if highest <= 0.0:
+            return 0
+        count = 0
+        for back in range(1, DAYS_OF_PEAKS):
+            day = self.peak_day - back
+            weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+            peak = self.day_peaks[day % DAYS_OF_PEAKS]
+            if weekday < 5 and peak >= WORKING_DAY_PEAK_SHARE * highest:
+                count += 1
+        return count
+
     # ---------------------------------------------------------------------------------- findings
     def _severity(self, alarm: _Alarm, ratio: float, end: float) -> Severity:
         sustained = alarm.active and end - alarm.since >= 15 * 60
@@ -476,12 +572,15 @@ class UsageDetector:
         ratio = step.short_ratio
         observed = user.tokens.short_rate
         expected = user.tokens.mean_rate
-        kind = "user_runaway"
-        if user.context_ratio(tokens, usage.requests) >= self.settings.runaway_context_ratio:
-            kind = "runaway_agent"
-        elif not user.works_at(end - 1.0):
-            kind = "off_hours"
         alarm = self.user_alarms.get(name, _Alarm())
+        kind = alarm.kind
+        if not kind:
+            if user.context_ratio(tokens, usage.requests) >= self.settings.runaway_context_ratio:
+                kind = "runaway_agent"
+            elif not user.works_at(end - 1.0):
+                kind = "off_hours"
+            else:
+                kind = "user_runaway"
         return Finding(
             kind=kind,
             severity=self._severity(alarm, ratio, end),
@@ -497,14 +596,14 @@ class UsageDetector:
             top_contributors=(Contributor("user", name, 1.0),),
         )
 
-    def _track_user_alarm(self, name: str, active: bool, end: float) -> None:
+    def _track_user_alarm(self, name: str, active: bool, end: float, kind: str) -> None:
         alarm = self.user_alarms.get(name)
         if not active:
             if alarm is not None:
                 del self.user_alarms[name]
             return
         if alarm is None:
-            alarm = self.user_alarms[name] = _Alarm(since=end)
+            alarm = self.user_alarms[name] = _Alarm(since=end, kind=kind)
         alarm.steps += 1
         if end - alarm.since >= self.settings.accept_shift_after:
             # A change point: this user's new volume is their normal now.
@@ -681,6 +780,9 @@ class UsageDetector:
         if end - alarm.since >= self.settings.accept_shift_after and series.baseline is not None:
             # A change point: the anomaly has become the regime; move the baseline to it.
             series.baseline.shift_level(alarm.residual_sum / alarm.steps)
+            if alarm is self.team_alarm:
+                # The day-over-day evidence is part of the same verdict: start it afresh.
+                self.ramp.cusum = 0.0
             log.info("%s: accepting a new level after %.0fs of alarm", self.team, end - alarm.since)
             alarm.since, alarm.residual_sum, alarm.steps = math.nan, 0.0, 0
 
@@ -709,6 +811,7 @@ class UsageDetector:
             "first_seen": self.first_seen,
             "last_end": self.last_end,
             "calendar": [bytes(self.calendar), self.calendar_day.tobytes()],
+            "day_peaks": [self.day_peaks.tobytes(), self.peak_day, self.established],
             "fresh": self.fresh_rates,
             "team": [
                 self.team_short.to_plain(),
@@ -737,8 +840,9 @@ class UsageDetector:
     def from_state(cls, team: str, data: bytes) -> UsageDetector:
         """Inverse of :meth:`to_state`."""
         plain = msgpack.unpackb(data, raw=False)
-        if plain.get("v") != USAGE_STATE_VERSION:
-            raise ValueError(f"unknown usage detector state version {plain.get('v')!r}")
+        version = plain.get("v")
+        if version not in (1, USAGE_STATE_VERSION):
+            raise ValueError(f"unknown usage detector state version {version!r}")
         detector = cls(team, UsageDetectorSettings(**plain["settings"]))
         fam = detector._families
         detector.first_seen = plain["first_seen"]
@@ -747,6 +851,24 @@ class UsageDetector:
         detector.calendar_day = array("H")
         detector.calendar_day.frombytes(plain["calendar"][1])
         detector.fresh_rates = list(plain["fresh"])
+        if version == 1:
+            # Version 1 had no daily peaks: a team restored from it keeps the warm-up it had
+            # (calendar time): every remembered day counts as a working day (an infinite peak
+            # is one no real day outgrows; they leave the ring within ``DAYS_OF_PEAKS`` days).
+            detector.day_peaks = array("d", [math.inf] * DAYS_OF_PEAKS)
+            detector.peak_day = (
+                int(detector.last_end // SECONDS_PER_DAY)
+                if (detector.last_end == detector.last_end)
+                else -1
+            )
+            detector.established = (
+                detector.last_end - detector.first_seen >= detector.settings.warmup_seconds
+            )
+        else:
+            detector.day_peaks = array("d")
+            detector.day_peaks.frombytes(plain["day_peaks"][0])
+            detector.peak_day = plain["day_peaks"][1]
+            detector.established = plain["day_peaks"][2]
         team_short, team_long, cost, requests_short, requests_long = plain["team"]
         detector.requests_short = RateSeries.from_plain(fam.team_short, requests_short)
         detector.requests_long = RateSeries.from_plain(fam.team_long, requests_long)
@@ -754,6 +876,7 @@ class UsageDetector:
         detector.team_long = RateSeries.from_plain(fam.team_long, team_long)
         detector.cost = RateSeries.from_plain(fam.cost, cost)
         detector.team_alarm = _Alarm(*plain["alarms"][0])
+
         detector.cost_alarm = _Alarm(*plain["alarms"][1])
         detector.price = RobustSeries.from_plain(fam.cost.series, plain["price"][0])
         detector.price_last_tail = plain["price"][1]

@@ -75,3 +75,48 @@ def test_factory_restores_what_it_created() -> None:
         detector.update(window)
     restored = factory.restore("search", detector.to_state())
     assert restored.to_state() == detector.to_state()
+
+
+def test_a_team_first_seen_at_a_weekend_and_a_holiday_waits_for_working_days() -> None:
+    def holiday(user: str, ts: float) -> float:
+        return 0.12 if MONDAY <= ts < MONDAY + DAY else 1.0
+
+    detector = UsageDetector("search", UsageDetectorSettings())
+    findings_on_tuesday = []
+    for window in team_windows(days=6, start=MONDAY - 2 * DAY, boost=holiday):
+        findings = detector.update(window)
+        if MONDAY + DAY <= window.start < MONDAY + 2 * DAY:
+            # Two calendar days old, but its only weekday so far was a holiday.
+            assert not detector.established
+            findings_on_tuesday += findings
+    assert findings_on_tuesday == []
+    assert detector.established  # Tuesday and Wednesday were working days
+
+
+def test_an_established_team_stays_established_through_a_surge() -> None:
+    def surge(user: str, ts: float) -> float:
+        return 6.0 if MONDAY + 3 * DAY + 10 * 3600 <= ts < MONDAY + 3 * DAY + 15 * 3600 else 1.0
+
+    detector = UsageDetector("search", UsageDetectorSettings())
+    kinds = set()
+    for window in team_windows(days=4, users=12, boost=surge):
+        findings = detector.update(window)
+        if window.start >= MONDAY + 3 * DAY:
+            assert detector.established
+            kinds |= {finding.kind for finding in findings}
+    assert "team_surge" in kinds or "slow_ramp" in kinds
+
+
+def test_version_1_state_restores_as_established() -> None:
+    import msgpack
+
+    factory = UsageDetectorFactory(warmup_seconds=DAY)
+    detector = factory.create("search")
+    for window in team_windows(days=2):
+        detector.update(window)
+    plain = msgpack.unpackb(detector.to_state())
+    plain["v"] = 1
+    del plain["day_peaks"]
+    restored = factory.restore("search", msgpack.packb(plain))
+    assert restored.established
+    assert restored._working_days_seen() >= 2
