@@ -1,0 +1,146 @@
+"""Sample a running worker with py-spy and summarise the hot path.
+
+py-spy writes collapsed stacks (``--format raw``: one line per distinct stack, frames separated by
+``;``, then the sample count), which speedscope and flamegraph.pl open as a flame graph. The
+summary here ranks functions by self time (the frame on top of the stack) and by total time (the
+frame anywhere on the stack), and groups self time by area (parsing, windows, detector, Kafka
+client, Faust, asyncio, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# "function (path/to/file.py:123)" -> function and file without the line
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+AREAS: tuple[tuple[str, str], ...] = (
+    ("tokenradar/events.py", "parse + validate (tokenradar/events.py)"),
+    ("pydantic", "parse + validate (pydantic)"),
+    ("orjson", "parse + validate (orjson)"),
+    ("tokenradar/core/engine.py", "windows (tokenradar/core/engine.py)"),
+    ("tokenradar/core/router.py", "routing (tokenradar/core/router.py)"),
+    ("detectors/", "detector (detectors/)"),
+    ("alerts/", "alert lifecycle (alerts/)"),
+    ("msgpack", "checkpoint serialisation (msgpack)"),
+    ("stream/", "worker glue (stream/)"),
+    ("aiokafka", "Kafka client (aiokafka)"),
+    ("faust", "Faust"),
+    ("mode/", "Faust (mode)"),
+    ("rocksdict", "state store (rocksdb)"),
+    ("rocksdb", "state store (rocksdb)"),
+    ("prometheus_client", "metrics (prometheus_client)"),
+    ("asyncio", "asyncio event loop"),
+    ("logging", "logging"),
+)
+
+
+def area_of(file: str) -> str:
+    for needle, area in AREAS:
+        if needle in file:
+            return area
+    return "other"
+
+
+def pyspy() -> str | None:
+    """The py-spy executable next to this interpreter, or on PATH."""
+    local = Path(sys.executable).parent / "py-spy"
+    if local.exists():
+        return str(local)
+    return shutil.which("py-spy")
+
+
+def record(pid: int, out: Path, seconds: float, rate: int = 97) -> bool:
+    """Sample ``pid`` for ``seconds`` into collapsed stacks at ``out``; False if py-spy failed."""
+    executable = pyspy()
+    if executable is None:
+        log.warning("py-spy is not installed; no profile")
+        return False
+    command = [
+        executable,
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        str(rate),
+        "--duration",
+        str(int(seconds)),
+        "--format",
+        "raw",
+        "--nonblocking",
+        "--output",
+        str(out),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    if result.returncode != 0 or not out.exists():
+        log.warning("py-spy failed: %s", result.stderr.strip()[-500:])
+        return False
+    return True
+
+
+@dataclass
+class ProfileSummary:
+    """Where the samples were."""
+
+    samples: int = 0
+    self_time: Counter[str] = field(default_factory=Counter)
+    total_time: Counter[str] = field(default_factory=Counter)
+    areas: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self, top: int = 25) -> dict[str, object]:
+        def share(counter: Counter[str]) -> list[dict[str, object]]:
+            return [
+                {"frame": name, "samples": n, "share": round(n / max(1, self.samples), 4)}
+                for name, n in counter.most_common(top)
+            ]
+
+        return {
+            "samples": self.samples,
+            "areas_self": share(self.areas),
+            "top_self": share(self.self_time),
+            "top_total": share(self.total_time),
+        }
+
+
+def _name(frame: str) -> tuple[str, str]:
+    match = _FRAME.match(frame.strip())
+    if match is None:
+        return frame.strip(), ""
+    file = match.group("file")
+    # Shorten site-packages and repository paths to something readable.
+    for marker in ("site-packages/", "/work/wt-bench/", "/work/main/", "lib/python3.11/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+    return f"{match.group('func')} ({file})", file
+
+
+def summarise(path: Path) -> ProfileSummary:
+    """Self and total time per function, and self time per area, from collapsed stacks."""
+    summary = ProfileSummary()
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [f for f in stack.split(";") if f]
+        # py-spy puts the thread first ("process 123:..." / "thread (0x...)") when asked; skip.
+        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        summary.samples += count
+        names = [_name(f) for f in frames]
+        top_name, top_file = names[-1]
+        summary.self_time[top_name] += count
+        summary.areas[area_of(top_file)] += count
+        for name in {n for n, _ in names}:
+            summary.total_time[name] += count
+    return summary
