@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import generate, kafka_io, latency, profile
+from bench import core_only, generate, kafka_io, latency, profile
 from bench.worker import Worker, rss_bytes, totals
 
 log = logging.getLogger("bench")
@@ -153,6 +153,9 @@ class Bench:
                 topic,
                 rate,
             )
+            if form == "object" and tag == "tp" and not self.args.skip_core:
+                self.results["core_only"] = core_only.measure(workload.messages)
+                self.save()
             workload.messages = []  # the broker has them now
             workloads[form] = (topic, workload)
         del columns
@@ -429,6 +432,20 @@ def render(results: dict[str, Any]) -> str:
                 f"{worker['worker_cpu_utilisation']:.0%} | {worker['seconds']} |"
             )
         lines.append("")
+    core = results.get("core_only")
+    if core:
+        lines += [
+            "## The same object-form messages in-process (no Kafka, no Faust)",
+            "",
+            "| step | events/s |",
+            "|---|---:|",
+            f"| parse + validate only | {core['parse_events_per_second']:,.0f} |",
+            f"| + core (windows, detector, lifecycle) | {core['core_events_per_second']:,.0f} |",
+            f"| + checkpoint serialisation every second | "
+            f"{core['core_with_checkpoint_events_per_second']:,.0f} "
+            f"({core['checkpoint_mib_per_second']:.1f} MiB/s of team state) |",
+            "",
+        ]
     memory = results.get("memory")
     if memory:
         lines += [
@@ -511,6 +528,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="per worker run, seconds")
     parser.add_argument("--skip-batched", action="store_true")
+    parser.add_argument("--skip-core", action="store_true", help="no in-process core timing")
     parser.add_argument("--skip-profile", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
