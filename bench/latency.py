@@ -107,7 +107,9 @@ async def _produce(
             for _ in range(max(0, due)):
                 ts = time.time()
                 trigger = bool(trigger_at) and ts >= trigger_at[0]
-                if trigger and elapsed < run.seconds - 2 * WINDOW_SECONDS:
+                # Only triggers whose window closes while the producer still runs.
+                closes_at = (ts // WINDOW_SECONDS + 1) * WINDOW_SECONDS + ALLOWED_LATENESS_SECONDS
+                if trigger and closes_at + 2 < started + run.seconds:
                     trigger_at.pop(0)
                     if not trigger_at:
                         window_start = (ts // WINDOW_SECONDS) * WINDOW_SECONDS
