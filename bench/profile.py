@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,29 @@ AREAS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Frames of tokenradar's own path, reported by total time (the frame anywhere on the stack).
+KEY_FRAMES: tuple[str, ...] = (
+    "StreamRuntime.on_event (stream/runtime.py)",
+    "Core.handle (tokenradar/core/router.py)",
+    "parse_message (tokenradar/events.py)",
+    "BaseModel.model_validate (pydantic/main.py)",
+    "Core.apply (tokenradar/core/router.py)",
+    "PartitionProcessor.process (tokenradar/core/engine.py)",
+    "PartitionProcessor._close (tokenradar/core/engine.py)",
+    "EWZScoreDetector.update (detectors/placeholder.py)",
+    "StreamRuntime._publish (stream/runtime.py)",
+    "StreamRuntime._send_window (stream/runtime.py)",
+    "StreamRuntime.checkpoint (stream/runtime.py)",
+    "PartitionProcessor.dirty_states (tokenradar/core/engine.py)",
+    "Table.__setitem__ (faust/tables/table.py)",
+    "Stream.ack (faust/streams.py)",
+    "Agent._execute_actor (faust/agents/agent.py)",
+    "Stream._c_aiter (faust/streams.py)",
+    "Conductor._compile_message_handler.<locals>.on_message (faust/transport/conductor.py)",
+    "WorkerThread.run (mode/threads.py)",
+)
+
+
 def area_of(file: str) -> str:
     for needle, area in AREAS:
         if needle in file:
@@ -60,7 +84,11 @@ def pyspy() -> str | None:
 
 
 def record(pid: int, out: Path, seconds: float, rate: int = 97) -> bool:
-    """Sample ``pid`` for ``seconds`` into collapsed stacks at ``out``; False if py-spy failed."""
+    """Sample ``pid`` for ``seconds`` into collapsed stacks at ``out``; False if py-spy failed.
+
+    py-spy pauses the process for each sample (its default, blocking mode): the stacks are
+    consistent, and the profile run is a separate run from the timed one.
+    """
     executable = pyspy()
     if executable is None:
         log.warning("py-spy is not installed; no profile")
@@ -76,7 +104,6 @@ def record(pid: int, out: Path, seconds: float, rate: int = 97) -> bool:
         str(int(seconds)),
         "--format",
         "raw",
-        "--nonblocking",
         "--output",
         str(out),
     ]
@@ -96,8 +123,8 @@ class ProfileSummary:
     total_time: Counter[str] = field(default_factory=Counter)
     areas: Counter[str] = field(default_factory=Counter)
 
-    def to_dict(self, top: int = 25) -> dict[str, object]:
-        def share(counter: Counter[str]) -> list[dict[str, object]]:
+    def to_dict(self, top: int = 60) -> dict[str, Any]:
+        def share(counter: Counter[str]) -> list[dict[str, Any]]:
             return [
                 {"frame": name, "samples": n, "share": round(n / max(1, self.samples), 4)}
                 for name, n in counter.most_common(top)
@@ -105,6 +132,14 @@ class ProfileSummary:
 
         return {
             "samples": self.samples,
+            "key_frames_total": [
+                {
+                    "frame": name,
+                    "samples": self.total_time.get(name, 0),
+                    "share": round(self.total_time.get(name, 0) / max(1, self.samples), 4),
+                }
+                for name in KEY_FRAMES
+            ],
             "areas_self": share(self.areas),
             "top_self": share(self.self_time),
             "top_total": share(self.total_time),
@@ -144,3 +179,25 @@ def summarise(path: Path) -> ProfileSummary:
         for name in {n for n, _ in names}:
             summary.total_time[name] += count
     return summary
+
+
+def render(summary: ProfileSummary, top: int = 20) -> str:
+    """Markdown tables of one profile: areas, tokenradar's frames, top self and total frames."""
+    data = summary.to_dict(max(top, 30))
+    lines = ["| area (self time) | share |", "|---|---:|"]
+    rows: list[dict[str, Any]] = data["areas_self"]
+    lines += [f"| {r['frame']} | {float(r['share']):.1%} |" for r in rows]
+    lines += ["", "| tokenradar's path (total time) | share |", "|---|---:|"]
+    rows = data["key_frames_total"]
+    lines += [f"| `{r['frame']}` | {float(r['share']):.1%} |" for r in rows]
+    lines += ["", "| top frames by self time | share |", "|---|---:|"]
+    rows = data["top_self"]
+    lines += [f"| `{r['frame']}` | {float(r['share']):.1%} |" for r in rows[:top]]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    for argument in sys.argv[1:]:
+        summary = summarise(Path(argument))
+        print(f"### {argument}: {summary.samples} samples\n")
+        print(render(summary))

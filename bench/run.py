@@ -63,8 +63,8 @@ FULL = Plan(
     teams=5_000,
     users=100_000,
     span_seconds=900,
-    memory_events=600_000,
-    latency_seconds=300,
+    memory_events=400_000,
+    latency_seconds=240,
     profile_seconds=30,
 )
 
@@ -333,9 +333,17 @@ class Bench:
         org = generate.organisation(
             self.plan.teams, self.plan.users, self.partitions, seed=self.args.seed
         )
-        topic = f"{self.prefix}-live"
+        section: list[dict[str, Any]] = []
+        self.results["latency"] = section
+        for rate in self.args.rates:
+            section.append(self.latency_at(org, rate))
+            self.save()
+
+    def latency_at(self, org: generate.Organisation, rate: float) -> dict[str, Any]:
+        tag = f"live-{rate:.0f}"
+        topic = f"{self.prefix}-{tag}"
         kafka_io.create_topic(self.bootstrap, topic, self.partitions)
-        worker = self.worker("live", topic, module="bench.trigger_worker")
+        worker = self.worker(tag, topic, module="bench.trigger_worker")
         worker.start()
         try:
             worker.wait_healthy()
@@ -346,7 +354,7 @@ class Bench:
                 self.bootstrap,
                 topic,
                 worker.alerts_topic,
-                rate=self.args.rate,
+                rate=rate,
                 seconds=self.plan.latency_seconds,
             )
             cpu = cpu_seconds(worker.pid) - cpu_start
@@ -355,7 +363,7 @@ class Bench:
             processed = totals(health)[0]
         finally:
             worker.stop()
-            shutil.copy(worker.log_path, self.log_dir / "live.log")
+            shutil.copy(worker.log_path, self.log_dir / f"{tag}.log")
             shutil.rmtree(worker.data_dir, ignore_errors=True)
         partition_of = dict(zip(org.team_names, org.team_partition, strict=True))
         arrival, created, missing = run.latencies(partition_of)
@@ -367,8 +375,8 @@ class Bench:
             ordered = sorted(values)
             return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
-        self.results["latency"] = {
-            "rate_target": self.args.rate,
+        result = {
+            "rate_target": rate,
             "rate_achieved": round(run.sent / run.seconds),
             "seconds": run.seconds,
             "producer_max_lag_seconds": round(run.max_send_lag, 2),
@@ -388,8 +396,8 @@ class Bench:
             "load_before": load_before,
             "load_after": load(),
         }
-        log.info("latency: %s", self.results["latency"])
-        self.save()
+        log.info("latency: %s", result)
+        return result
 
     # -- output -------------------------------------------------------------------------------
 
@@ -482,27 +490,26 @@ def render(results: dict[str, Any]) -> str:
                 f"{worker['rss_end_mib']} | {worker['rss_peak_mib']} | |"
             )
         lines.append("")
-    lat = results.get("latency")
-    if lat:
+    latencies = results.get("latency")
+    if latencies:
         lines += [
             "## Latency: closing event produced → alert on the alerts topic",
             "",
-            f"Steady load {lat['rate_achieved']:,} events/s (target {lat['rate_target']:,}) for "
-            f"{lat['seconds']:.0f} s; {lat['triggers']} triggers, {lat['alerts_matched']} alerts "
-            f"matched, {lat['alerts_missing']} missing, {lat['distinct_closing_events']} distinct "
-            f"closing events; {lat.get('events_processed_by_end', 0):,} of "
-            f"{lat.get('events_sent', 0):,} events processed by the end; "
-            f"worker CPU {lat['worker_cpu_utilisation']:.0%}, "
-            f"RSS {lat['worker_rss_mib']} MiB.",
-            "",
-            "| measured at | p50 s | p99 s | max s |",
-            "|---|---:|---:|---:|",
-            f"| alert consumed from the alerts topic | {lat['arrival_p50_s']} | "
-            f"{lat['arrival_p99_s']} | {lat['arrival_max_s']} |",
-            f"| alert record CreateTime (worker's producer) | {lat['alert_created_p50_s']} | "
-            f"{lat['alert_created_p99_s']} | |",
-            "",
+            "| load ev/s (target) | seconds | triggers | alerts matched | missing | "
+            "processed / sent by the end | worker CPU | p50 s | p99 s | max s | "
+            "p50 / p99 s at the alert's CreateTime |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        for lat in latencies:
+            lines.append(
+                f"| {lat['rate_achieved']:,} ({lat['rate_target']:,.0f}) | {lat['seconds']:.0f} | "
+                f"{lat['triggers']} | {lat['alerts_matched']} | {lat['alerts_missing']} | "
+                f"{lat['events_processed_by_end']:,} / {lat['events_sent']:,} | "
+                f"{lat['worker_cpu_utilisation']:.0%} | {lat['arrival_p50_s']} | "
+                f"{lat['arrival_p99_s']} | {lat['arrival_max_s']} | "
+                f"{lat['alert_created_p50_s']} / {lat['alert_created_p99_s']} |"
+            )
+        lines.append("")
     prof = results.get("profile")
     if prof:
         lines += ["## Profile (py-spy, self time)", ""]
@@ -518,6 +525,9 @@ def render(results: dict[str, Any]) -> str:
             ]
             for row in data["areas_self"]:
                 lines.append(f"| {row['frame']} | {row['share']:.1%} |")
+            lines += ["", "| tokenradar's path (total time) | share |", "|---|---:|"]
+            for row in data.get("key_frames_total", []):
+                lines.append(f"| `{row['frame']}` | {row['share']:.1%} |")
             lines += ["", "| top frames by self time | share |", "|---|---:|"]
             for row in data["top_self"][:20]:
                 lines.append(f"| `{row['frame']}` | {row['share']:.1%} |")
@@ -539,7 +549,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, help="events in the throughput topic")
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--flush-seconds", type=float, default=20.0)
-    parser.add_argument("--rate", type=float, default=5000.0, help="latency load, events/s")
+    parser.add_argument(
+        "--rates",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=[5000.0, 1000.0],
+        help="steady loads of the latency runs, events/s (comma-separated)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="per worker run, seconds")
     parser.add_argument("--skip-batched", action="store_true")
