@@ -122,6 +122,9 @@ class ProfileSummary:
     self_time: Counter[str] = field(default_factory=Counter)
     total_time: Counter[str] = field(default_factory=Counter)
     areas: Counter[str] = field(default_factory=Counter)
+    # (thread, busy or waiting) and, for the busy event-loop thread, whose code ran
+    threads: Counter[str] = field(default_factory=Counter)
+    main_busy: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self, top: int = 60) -> dict[str, Any]:
         def share(counter: Counter[str]) -> list[dict[str, Any]]:
@@ -130,8 +133,11 @@ class ProfileSummary:
                 for name, n in counter.most_common(top)
             ]
 
+        busy = max(1, sum(self.main_busy.values()))
         return {
             "samples": self.samples,
+            "threads": {k: round(v / max(1, self.samples), 4) for k, v in self.threads.items()},
+            "main_loop_busy": {k: round(v / busy, 4) for k, v in self.main_busy.most_common()},
             "key_frames_total": [
                 {
                     "frame": name,
@@ -158,6 +164,34 @@ def _name(frame: str) -> tuple[str, str]:
     return f"{match.group('func')} ({file})", file
 
 
+def _classify(names: list[str]) -> tuple[str, str, str]:
+    """Which thread a stack is on, whether it waits in the selector, and whose code runs."""
+    leaf = names[-1]
+    waiting = leaf.startswith(("EpollSelector.select", "_worker (concurrent"))
+    if any(n.startswith("WorkerThread.run") for n in names):
+        thread = "Faust consumer thread"
+    elif any("concurrent/futures" in n for n in names):
+        thread = "executor threads"
+    else:
+        thread = "event loop"
+    # Only what runs inside the event loop's callback counts (the stack's root is mode's Worker).
+    inner = names
+    for marker in ("Handle._run", "BaseEventLoop._run_once"):
+        cut = [i for i, n in enumerate(names) if n.startswith(marker)]
+        if cut:
+            inner = names[cut[-1] + 1 :]
+            break
+    if any(n.startswith("StreamRuntime.on_event") for n in inner):
+        owner = "tokenradar (StreamRuntime.on_event and below)"
+    elif any("(faust/" in n or "(mode/" in n for n in inner):
+        owner = "Faust (conductor, streams, topics, tables, producer buffer)"
+    elif any("(aiokafka/" in n for n in inner):
+        owner = "aiokafka"
+    else:
+        owner = "asyncio and other"
+    return thread, "waiting" if waiting else "busy", owner
+
+
 def summarise(path: Path) -> ProfileSummary:
     """Self and total time per function, and self time per area, from collapsed stacks."""
     summary = ProfileSummary()
@@ -173,6 +207,10 @@ def summarise(path: Path) -> ProfileSummary:
             continue
         summary.samples += count
         names = [_name(f) for f in frames]
+        thread, state, owner = _classify([n for n, _ in names])
+        summary.threads[f"{thread}, {state}"] += count
+        if thread == "event loop" and state == "busy":
+            summary.main_busy[owner] += count
         top_name, top_file = names[-1]
         summary.self_time[top_name] += count
         summary.areas[area_of(top_file)] += count
@@ -184,7 +222,11 @@ def summarise(path: Path) -> ProfileSummary:
 def render(summary: ProfileSummary, top: int = 20) -> str:
     """Markdown tables of one profile: areas, tokenradar's frames, top self and total frames."""
     data = summary.to_dict(max(top, 30))
-    lines = ["| area (self time) | share |", "|---|---:|"]
+    lines = ["| thread | share of samples |", "|---|---:|"]
+    lines += [f"| {k} | {v:.1%} |" for k, v in sorted(data["threads"].items())]
+    lines += ["", "| busy event loop: whose code | share |", "|---|---:|"]
+    lines += [f"| {k} | {v:.1%} |" for k, v in data["main_loop_busy"].items()]
+    lines += ["", "| area (self time) | share |", "|---|---:|"]
     rows: list[dict[str, Any]] = data["areas_self"]
     lines += [f"| {r['frame']} | {float(r['share']):.1%} |" for r in rows]
     lines += ["", "| tokenradar's path (total time) | share |", "|---|---:|"]

@@ -520,9 +520,15 @@ def render(results: dict[str, Any]) -> str:
                 f"### {form} form — {data['samples']:,} samples "
                 f"(`{data['collapsed_stacks']}`, collapsed stacks: open in speedscope)",
                 "",
-                "| area | share of samples |",
+                "| thread | share of samples |",
                 "|---|---:|",
             ]
+            for name, share in sorted(data.get("threads", {}).items()):
+                lines.append(f"| {name} | {share:.1%} |")
+            lines += ["", "| busy event loop: whose code | share |", "|---|---:|"]
+            for name, share in data.get("main_loop_busy", {}).items():
+                lines.append(f"| {name} | {share:.1%} |")
+            lines += ["", "| area (self time) | share of samples |", "|---|---:|"]
             for row in data["areas_self"]:
                 lines.append(f"| {row['frame']} | {row['share']:.1%} |")
             lines += ["", "| tokenradar's path (total time) | share |", "|---|---:|"]
