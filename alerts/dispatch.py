@@ -401,30 +401,18 @@ class AlertDelivery:
         await self.transport.close()
 
 
-def build_delivery(
+def build_notifiers(
     config: AlertingConfig,
-    *,
-    teams: TeamsFile | None = None,
-    outbox_table: StateTable | None = None,
-    ledger_table: StateTable | None = None,
-    silences: SilenceStore | None = None,
-    dead_letters: DeadLetterSink | None = None,
-    clock: Clock | None = None,
-    rng: random.Random | None = None,
+    router: Router,
+    transport: Transport,
+    clock: Clock,
     console: Console | None = None,
-    series: RecentSeries | None = None,
-    active: ActiveAlerts | None = None,
-) -> AlertDelivery:
-    """Wire dispatcher, outbox, notifiers and relay from the settings.
+) -> dict[str, Notifier]:
+    """Every notifier the settings allow, by name; the console one is always there.
 
-    Tables default to memory; the worker passes its Kafka-backed tables (see ``docs/alerts.md``).
-    Network clients are created lazily, inside the event loop, on first use.
+    Throttles live in the notifiers, so a process should build them once and share them between
+    all the relays it runs (the limits are per channel and routing key, not per relay).
     """
-    clock = clock or SystemClock()
-    router = Router(config, teams)
-    outbox = Outbox(outbox_table if outbox_table is not None else InMemoryTable())
-    ledger = DeliveryLedger(ledger_table if ledger_table is not None else InMemoryTable())
-    transport = Transport(config.http_timeout_seconds)
     slack_throttle = Throttle(config.slack_messages_per_second, clock)
     notifiers: dict[str, Notifier] = {"console": ConsoleNotifier(console)}
     if config.slack_token is not None:
@@ -445,6 +433,39 @@ def build_delivery(
         config.pagerduty_events_url,
         Throttle(config.pagerduty_events_per_second, clock, burst=2),
     )
+    return notifiers
+
+
+def build_delivery(
+    config: AlertingConfig,
+    *,
+    teams: TeamsFile | None = None,
+    outbox_table: StateTable | None = None,
+    ledger_table: StateTable | None = None,
+    silences: SilenceStore | None = None,
+    dead_letters: DeadLetterSink | None = None,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    console: Console | None = None,
+    series: RecentSeries | None = None,
+    active: ActiveAlerts | None = None,
+    router: Router | None = None,
+    transport: Transport | None = None,
+    notifiers: Mapping[str, Notifier] | None = None,
+) -> AlertDelivery:
+    """Wire dispatcher, outbox, notifiers and relay from the settings.
+
+    Tables default to memory; the worker passes its Kafka-backed tables (see ``docs/alerts.md``)
+    and, as it runs one delivery per partition, a shared ``router``, ``transport`` and
+    ``notifiers``. Network clients are created lazily, inside the event loop, on first use.
+    """
+    clock = clock or SystemClock()
+    router = router or Router(config, teams)
+    outbox = Outbox(outbox_table if outbox_table is not None else InMemoryTable())
+    ledger = DeliveryLedger(ledger_table if ledger_table is not None else InMemoryTable())
+    transport = transport or Transport(config.http_timeout_seconds)
+    if notifiers is None:
+        notifiers = build_notifiers(config, router, transport, clock, console)
     wake = asyncio.Event()
     dispatcher = AlertDispatcher(
         router,

@@ -8,7 +8,7 @@ consumer that sees an id twice (after a worker restart) can drop the repeat.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import orjson
@@ -58,6 +58,23 @@ class Alert(BaseModel):
     detected_at: datetime = Field(description="Event time (stream watermark) of the change (UTC).")
     summary: str
     top_contributors: list[TopContributor] = Field(default_factory=list)
+    # Budget alerts (budget_threshold, budget_forecast) only; null on every other kind.
+    budget_usd: float | None = Field(
+        default=None, description="The team's monthly budget in USD (budget alerts)."
+    )
+    spent_usd: float | None = Field(
+        default=None, description="Month-to-date spend in USD (budget alerts)."
+    )
+    projected_usd: float | None = Field(
+        default=None, description="Projected month-end spend in USD (budget alerts)."
+    )
+    exhausts_on: date | None = Field(
+        default=None,
+        description="Local date (organisation time zone) the budget runs out, if this month.",
+    )
+    threshold_pct: float | None = Field(
+        default=None, description="The level crossed, in percent (budget_threshold only)."
+    )
 
     def to_json(self) -> bytes:
         """The alert as compact JSON, as it goes on the topic."""

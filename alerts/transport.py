@@ -20,7 +20,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from alerts.config import DEFAULT_HTTP_TIMEOUT_SECONDS
-from alerts.retry import DeliveryFailure, classify_exception, classify_http, classify_slack_error
+from alerts.retry import (
+    DeliveryFailure,
+    FailureKind,
+    classify_exception,
+    classify_http,
+    classify_slack_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +54,19 @@ class Transport:
     ----------
     timeout_seconds
         Total time allowed for one request, connect to last byte.
+    before_request
+        Awaited before every request leaves. The worker passes a barrier that makes the delivery
+        state written so far (an in-flight mark, say) durable first, so a crash right after a
+        request cannot forget that the request was made.
     """
 
-    def __init__(self, timeout_seconds: float = DEFAULT_HTTP_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        timeout_seconds: float = DEFAULT_HTTP_TIMEOUT_SECONDS,
+        before_request: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.timeout_seconds = timeout_seconds
+        self.before_request = before_request
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
@@ -93,6 +108,15 @@ class Transport:
 
         ``what`` names the call in failure reasons (for example ``slack chat.postMessage``).
         """
+        if self.before_request is not None:
+            try:
+                await self.before_request()
+            except Exception as exc:
+                # Nothing has been sent, so a later attempt cannot duplicate anything.
+                raise DeliveryFailure(
+                    FailureKind.RETRYABLE,
+                    f"{what}: delivery state not durable yet ({type(exc).__name__})",
+                ) from exc
         try:
             return await request()
         except SlackApiError as exc:

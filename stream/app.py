@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -10,19 +11,26 @@ import faust
 from faust.types import TP
 from prometheus_client import generate_latest
 
+from alerts.model import Alert
+from alerts.routing import TeamsFile
 from detectors.base import TeamDetectorFactory
 from tokenradar.core.detection import default_detector_factory
 from tokenradar.core.router import Core, core_config, limits_from
 from tokenradar.pricing import DEFAULT_PRICES, load_prices
 from tokenradar.settings import Settings
+from tokenradar.silence_topic import KafkaSilenceStore
 
 from . import metrics
+from .delivery import TopicDeadLetters, WorkerDelivery
 from .runtime import StreamRuntime
 
 log = logging.getLogger(__name__)
 
 # Prometheus' text format; aiohttp sets the charset itself and refuses one in content_type.
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
+# Faust falls back to the app's store when a table's store URL is falsy, and yarl's
+# URL("memory://") is; a host part makes it truthy (the memory store ignores it).
+DELIVERY_STORE_URL = "memory://delivery"
 
 
 @dataclass
@@ -32,6 +40,8 @@ class TokenradarApp:
     app: faust.App
     runtime: StreamRuntime
     settings: Settings
+    delivery: WorkerDelivery
+    silences: KafkaSilenceStore
 
 
 def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) -> TokenradarApp:
@@ -67,6 +77,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     alerts_topic = app.topic(settings.alerts_topic, partitions=partitions, **raw)
     windows_topic = app.topic(settings.windows_topic, partitions=partitions, **raw)
     dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=1, **raw)
+    budgets_topic = app.topic(settings.budgets_topic, partitions=partitions, **raw)
     # key_type/value_type bytes make Faust use the raw codec for the changelog and the store.
     team_table = app.Table(
         "team-state", default=None, partitions=partitions, key_type=bytes, value_type=bytes
@@ -74,10 +85,39 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     meta_table = app.Table(
         "partition-meta", default=None, partitions=partitions, key_type=bytes, value_type=bytes
     )
+    # Delivery state is written from the relay task too, outside any agent: see stream/delivery.py
+    # for why these use the memory store and explicit changelog partitions.
+    memory_store = DELIVERY_STORE_URL
+    outbox_table = app.Table(
+        "delivery-outbox",
+        default=None,
+        partitions=partitions,
+        key_type=bytes,
+        value_type=bytes,
+        store=memory_store,
+    )
+    ledger_table = app.Table(
+        "delivery-ledger",
+        default=None,
+        partitions=partitions,
+        key_type=bytes,
+        value_type=bytes,
+        store=memory_store,
+    )
+    silences = KafkaSilenceStore(settings)
+    delivery = WorkerDelivery(
+        settings.alerting_config(),
+        outbox_table=outbox_table,
+        ledger_table=ledger_table,
+        silences=silences,
+        producer=lambda: app.producer,
+        dead_letters=TopicDeadLetters(dead_letter_topic),
+        teams=TeamsFile.load(settings.teams_file),
+    )
     prices = load_prices(settings.prices_file) if settings.prices_file else DEFAULT_PRICES
     core = Core(
         core_config(settings),
-        factory or default_detector_factory(),
+        factory or default_detector_factory(settings.detector),
         partitions,
         limits=limits_from(settings),
         prices=prices,
@@ -90,6 +130,11 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
             return None
         return int(value) if value is not None else None
 
+    def accept_alert(alert: Alert) -> None:
+        # Runs while the agent handles the alert's input, so the checkpoint that acknowledges
+        # the input also flushes the outbox entries written here.
+        delivery.accept(core.partition_of(alert.team), alert)
+
     runtime = StreamRuntime(
         settings,
         core,
@@ -98,29 +143,68 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         alerts_topic=alerts_topic,
         windows_topic=windows_topic,
         dead_letter_topic=dead_letter_topic,
+        budgets_topic=budgets_topic,
         usage_topic=usage_topic,
         producer=lambda: app.producer,
         highwater=highwater,
+        on_alert=accept_alert,
     )
 
     @app.agent(usage_topic, name="usage", concurrency=1)
     async def usage_agent(stream: Any) -> None:
         manual = stream.noack()
         async for event in manual.events():
+            if not silences.ready.is_set():
+                # An alert accepted before the silences are read could notify despite one.
+                await silences.ready.wait()
             await runtime.on_event(manual, event)
+
+    @app.task  # type: ignore[untyped-decorator]  # faust declares it without types
+    async def read_silences() -> None:
+        while True:
+            try:
+                await silences.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading %s failed; retrying", settings.silences_topic)
+                await asyncio.sleep(1.0)
+
+    @app.task  # type: ignore[untyped-decorator]  # faust declares it without types
+    async def close_delivery_on_stop() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await delivery.close()
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's stub is too narrow
+    async def on_rebalance_complete(sender: Any, **kwargs: Any) -> None:
+        # Sent once the tables are recovered: the outbox of each owned partition is complete.
+        usage_name = usage_topic.get_topic_name()
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == usage_name}
+        delivery.start(owned)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stub is too narrow
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         usage_name = usage_topic.get_topic_name()
-        runtime.forget_partitions(tp.partition for tp in revoked if tp.topic == usage_name)
+        lost = [tp.partition for tp in revoked if tp.topic == usage_name]
+        runtime.forget_partitions(lost)
+        await delivery.revoke(lost)
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         return web.json(runtime.health())
 
+    @app.page("/budgets")
+    async def budgets(web: Any, request: Any) -> Any:
+        return web.json({"teams": runtime.budgets()})
+
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=PROMETHEUS_CONTENT_TYPE)
 
-    del usage_agent, on_revoked, health, prometheus_metrics
-    return TokenradarApp(app=app, runtime=runtime, settings=settings)
+    del usage_agent, on_revoked, health, budgets, prometheus_metrics
+    del read_silences, close_delivery_on_stop, on_rebalance_complete
+    return TokenradarApp(
+        app=app, runtime=runtime, settings=settings, delivery=delivery, silences=silences
+    )

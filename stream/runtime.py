@@ -58,6 +58,7 @@ class StreamRuntime:
         alerts_topic: Any,
         windows_topic: Any,
         dead_letter_topic: Any,
+        budgets_topic: Any,
         usage_topic: Any,
         producer: Callable[[], Any],
         highwater: Callable[[Any], int | None],
@@ -70,6 +71,7 @@ class StreamRuntime:
         self.alerts_topic = alerts_topic
         self.windows_topic = windows_topic
         self.dead_letter_topic = dead_letter_topic
+        self.budgets_topic = budgets_topic
         self.usage_topic = usage_topic
         self._producer = producer
         self._highwater = highwater
@@ -80,7 +82,7 @@ class StreamRuntime:
         self._last_offset: dict[int, int] = {}
         self._reported: dict[int, tuple[int, int]] = {}
         self.last_message_at: float | None = None
-        core._restore = self.restore_partition
+        core.restore = self.restore_partition
 
     # -- restore ------------------------------------------------------------------------------
 
@@ -188,10 +190,26 @@ class StreamRuntime:
         """
         started = time.perf_counter()
         processor = self.core.processors.get(partition)
+        if processor is not None:
+            # Snapshots are a view derived from the team states: at-least-once is enough, and
+            # sending them once per checkpoint rather than per window keeps the topic small.
+            for document in processor.changed_budgets():
+                await self.budgets_topic.send(
+                    key=str(document["team"]).encode(), value=orjson.dumps(document)
+                )
         await self._producer().flush()
         if processor is not None:
+            dirty = False
             for team, data in processor.dirty_states():
                 self.team_table[team_key(partition, team)] = data
+                dirty = True
+            if dirty:
+                # Team states must be on the broker before the partition's stream time that
+                # goes with them: a crash may keep any subset of unflushed writes, and a
+                # restored watermark ahead of a team's state would misjudge its re-delivered
+                # events as late. Teams ahead of the watermark are harmless: they skip what
+                # they already hold.
+                await self._producer().flush()
             self.meta_table[meta_key(partition)] = processor.meta_bytes()
             metrics.WATERMARK.labels(str(partition)).set(max(processor.watermark, 0.0))
             self._report_counts(partition, processor)
@@ -212,6 +230,15 @@ class StreamRuntime:
         metrics.EVENTS_LATE.inc(max(0, late - reported_late))
         metrics.EVENTS_DUPLICATE.inc(max(0, duplicates - reported_duplicates))
         self._reported[partition] = (late, duplicates)
+
+    def budgets(self) -> list[dict[str, Any]]:
+        """What ``/budgets`` reports: the budget snapshot of every team this worker owns."""
+        documents = [
+            processor.budget_snapshot(team)
+            for processor in self.core.processors.values()
+            for team in processor.teams
+        ]
+        return sorted(documents, key=lambda d: str(d["team"]))
 
     def health(self) -> dict[str, Any]:
         """What ``/health`` reports."""

@@ -99,6 +99,11 @@ def topics() -> None:
 )
 @click.option("--partitions", type=int, help="Partitions to split teams over (default: settings).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option(
+    "--deliver",
+    is_flag=True,
+    help="Send the alerts through the configured notifiers (Slack, PagerDuty, or the console).",
+)
 def replay(
     events: Path,
     alerts_out: Path | None,
@@ -107,8 +112,12 @@ def replay(
     flush: bool,
     partitions: int | None,
     progress: bool,
+    deliver: bool,
 ) -> None:
-    """Run a JSONL file of usage events through the core, without a broker."""
+    """Run a JSONL file of usage events through the core, without a broker.
+
+    Nothing is sent anywhere unless ``--deliver`` is given.
+    """
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -142,7 +151,7 @@ def replay(
         result = replay_messages(
             read_messages(events),
             core_config(settings),
-            default_detector_factory(),
+            default_detector_factory(settings.detector),
             partitions or settings.usage_partitions,
             limits=limits_from(settings),
             flush=flush,
@@ -187,6 +196,30 @@ def replay(
                 markup=True,
                 highlight=False,
             )
+    if deliver:
+        _deliver_replayed(settings, result.alerts, console)
+
+
+def _deliver_replayed(settings: Settings, alerts: list[Any], console: Any) -> None:
+    import asyncio
+
+    from alerts.dispatch import deliver_alerts
+    from alerts.routing import TeamsFile
+
+    report = asyncio.run(
+        deliver_alerts(
+            alerts,
+            settings.alerting_config(),
+            teams=TeamsFile.load(settings.teams_file),
+            console=console,
+        )
+    )
+    console.print(
+        f"delivered {report.delivered}, dead-lettered {report.dead_lettered}",
+        highlight=False,
+    )
+    if report.dead_lettered:
+        raise click.ClickException(f"{report.dead_lettered} notifications could not be delivered")
 
 
 @main.command()
@@ -250,6 +283,124 @@ def render_alert_line(alert: Any) -> str:
 
 @main.command()
 @click.option(
+    "--url",
+    help="Ask a worker's /budgets page (e.g. http://127.0.0.1:6066) instead of the budgets "
+    "topic; a worker knows only the teams of its own partitions.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the snapshots as JSON.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait.")
+def status(url: str | None, as_json: bool, timeout: float) -> None:
+    """Where every team stands against its monthly budget."""
+    from rich.console import Console
+
+    from tokenradar.core.budgets import BudgetConfig, org_line
+
+    settings = _settings()
+    _setup_logging(settings)
+    try:
+        config = BudgetConfig.load(settings.teams_file)
+    except Exception as exc:  # a broken teams file deserves one line, not a traceback
+        raise click.ClickException(f"cannot read the teams file: {exc}") from exc
+    snapshots = _budgets_from_url(url, timeout) if url else _budgets_from_topic(settings, timeout)
+    org = org_line(snapshots, config)
+    if as_json:
+        click.echo(json.dumps({"teams": snapshots, "organisation": org}, indent=2))
+        return
+    Console(highlight=False).print(budget_table(snapshots, org))
+
+
+def _budgets_from_url(url: str, timeout: float) -> list[dict[str, Any]]:
+    import urllib.request
+
+    address = url.rstrip("/") + "/budgets"
+    try:
+        with urllib.request.urlopen(address, timeout=timeout) as response:
+            document = json.load(response)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read {address}: {exc}") from exc
+    teams: list[dict[str, Any]] = document["teams"]
+    return teams
+
+
+def _budgets_from_topic(settings: Settings, timeout: float) -> list[dict[str, Any]]:
+    """The latest snapshot of every team on the budgets topic (read from the start to its end)."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            enable_auto_commit=False,
+            request_timeout_ms=int(max(timeout, 5) * 1000) + 1000,
+        )
+    except KafkaError as exc:
+        raise click.ClickException(
+            f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
+        ) from exc
+    latest: dict[str, dict[str, Any]] = {}
+    try:
+        partitions = consumer.partitions_for_topic(settings.budgets_topic) or set()
+        assigned = [TopicPartition(settings.budgets_topic, p) for p in sorted(partitions)]
+        if not assigned:
+            return []
+        consumer.assign(assigned)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(assigned)
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in assigned):
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"{settings.budgets_topic}: not read within {timeout} s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    if record.value is None:
+                        continue  # a tombstone
+                    document = json.loads(record.value)
+                    latest[str(document["team"])] = document
+    finally:
+        consumer.close()
+    return [latest[team] for team in sorted(latest)]
+
+
+def budget_table(snapshots: list[dict[str, Any]], org: dict[str, Any]) -> Any:
+    """The ``status`` table: one row per team and the organisation's total."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    def money(value: Any) -> str:
+        return "—" if value is None else f"${float(value):,.0f}"
+
+    def percent(value: Any) -> str:
+        if value is None:
+            return "—"
+        colour = "red" if value >= 100 else "yellow" if value >= 80 else "green"
+        return f"[{colour}]{float(value):.1f}%[/]"
+
+    table = Table(title=f"budgets {org['period'] or ''}".strip())
+    for column in ("team", "spent", "budget", "percent", "projected", "runs out on"):
+        table.add_column(column, justify="left" if column == "team" else "right")
+    for snap in snapshots:
+        table.add_row(
+            escape(str(snap["team"])),
+            money(snap["spent_usd"]),
+            money(snap["budget_usd"]) + (" (hard)" if snap.get("hard_budget") else ""),
+            percent(snap["percent"]),
+            money(snap["projected_usd"]),
+            snap["exhausts_on"] or "—",
+        )
+    table.add_section()
+    table.add_row(
+        "[bold](organisation)[/]",
+        money(org["spent_usd"]),
+        money(org["budget_usd"]),
+        percent(org["percent"]),
+        money(org["projected_usd"]),
+        "—",
+    )
+    return table
+
+
+@main.command()
+@click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("docs/schemas"),
@@ -281,6 +432,180 @@ def schemas(out_dir: Path, check: bool) -> None:
         sys.exit(1)
 
 
+@main.group()
+def silence() -> None:
+    """Silences: keep matching alerts from notifying anyone for a while."""
+
+
+def _parse_matchers(values: tuple[str, ...]) -> tuple[Any, ...]:
+    from alerts.silences import Matcher
+
+    try:
+        return tuple(Matcher.parse(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--match") from exc
+
+
+def _author() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a minimal container
+        return ""
+
+
+@silence.command("add")
+@click.option(
+    "--match",
+    "matchers",
+    multiple=True,
+    required=True,
+    help="label=value, label!=value, label=~regex or label!~regex (repeatable; all must hold). "
+    "Labels: team, kind, severity, user, metric, dedup_key.",
+)
+@click.option("--for", "duration", default="1h", show_default=True, help="How long: 30m, 2h, 1d.")
+@click.option("--comment", default="", help="Why (shown by `silence list`).")
+def silence_add(matchers: tuple[str, ...], duration: str, comment: str) -> None:
+    """Add a silence; every worker honours it within a second."""
+    from alerts.silences import Silence, new_record_id
+    from tokenradar.kafka_admin import ensure_topics
+    from tokenradar.silence_topic import publish
+    from tokenradar.simulator.config import parse_duration
+
+    settings = _settings()
+    _setup_logging(settings)
+    parsed = _parse_matchers(matchers)
+    now = time.time()
+    ends = now + parse_duration(duration).total_seconds()
+    record = Silence(
+        silence_id=new_record_id("silence", *map(str, parsed), now),
+        matchers=parsed,
+        starts_at=now,
+        ends_at=ends,
+        created_by=_author(),
+        comment=comment,
+    )
+    ensure_topics(settings)
+    publish(settings, record)
+    click.echo(record.silence_id)
+
+
+@silence.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include expired silences and mutes.")
+def silence_list(show_all: bool) -> None:
+    """List silences and mutes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tokenradar.silence_topic import read_all
+
+    settings = _settings()
+    _setup_logging(settings)
+    store = read_all(settings)
+    now = time.time()
+    table = Table(title=f"silences and mutes in {settings.silences_topic}")
+    for column in ("id", "what", "state", "ends", "by", "comment"):
+        table.add_column(column, no_wrap=column in ("id", "state"))
+    for record in store.silences():
+        state = (
+            "active" if record.active(now) else "expired" if record.ends_at <= now else "pending"
+        )
+        if state == "expired" and not show_all:
+            continue
+        table.add_row(
+            record.silence_id,
+            "silence " + ", ".join(str(m) for m in record.matchers),
+            state,
+            _when(record.ends_at),
+            record.created_by,
+            record.comment,
+        )
+    for mute in store.mutes():
+        expired = mute.until is not None and mute.until <= now
+        if expired and not show_all:
+            continue
+        what = f"mute team={mute.team} notifiers={','.join(mute.notifiers) or 'all'}"
+        state = "expired" if expired else "active" if mute.active(now) else "pending"
+        until = _when(mute.until) if mute.until is not None else "until removed"
+        table.add_row(mute.mute_id, what, state, until, mute.created_by, mute.comment)
+    Console(highlight=False).print(table)
+
+
+def _when(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@silence.command("expire")
+@click.argument("record_id")
+def silence_expire(record_id: str) -> None:
+    """End a silence or a mute now (it stays listed with --all until it is removed)."""
+    from alerts.silences import Mute, Silence
+    from tokenradar.silence_topic import publish, read_all, remove
+
+    settings = _settings()
+    _setup_logging(settings)
+    store = read_all(settings)
+    now = time.time()
+    records: list[Silence | Mute] = [*store.silences(), *store.mutes()]
+    for record in records:
+        if isinstance(record, Silence):
+            if record.silence_id != record_id:
+                continue
+            if record.starts_at < now:
+                publish(settings, record.model_copy(update={"ends_at": min(now, record.ends_at)}))
+            else:
+                remove(settings, record_id)  # never started: nothing worth keeping
+        else:
+            if record.mute_id != record_id:
+                continue
+            until = now if record.until is None else min(now, record.until)
+            publish(settings, record.model_copy(update={"until": until}))
+        click.echo(f"expired {record_id}")
+        return
+    raise click.ClickException(f"no silence or mute with id {record_id}")
+
+
+@silence.command("mute")
+@click.option("--team", default="*", show_default=True, help="The team, or * for every team.")
+@click.option(
+    "--notifier",
+    "notifiers",
+    multiple=True,
+    help="slack, slack_webhook, pagerduty or console (repeatable; none means all).",
+)
+@click.option("--for", "duration", help="How long (default: until expired with `silence expire`).")
+@click.option("--comment", default="", help="Why (shown by `silence list`).")
+def silence_mute(team: str, notifiers: tuple[str, ...], duration: str | None, comment: str) -> None:
+    """Switch off notifiers for a team (a mute)."""
+    from alerts.silences import Mute, new_record_id
+    from tokenradar.kafka_admin import ensure_topics
+    from tokenradar.silence_topic import publish
+    from tokenradar.simulator.config import parse_duration
+
+    settings = _settings()
+    _setup_logging(settings)
+    now = time.time()
+    record = Mute(
+        mute_id=new_record_id("mute", team, *notifiers, now),
+        team=team,
+        notifiers=notifiers,
+        starts_at=now,
+        until=None if duration is None else now + parse_duration(duration).total_seconds(),
+        created_by=_author(),
+        comment=comment,
+    )
+    ensure_topics(settings)
+    publish(settings, record)
+    click.echo(record.mute_id)
+
+
 from tokenradar.simulator.cli import simulate_command  # noqa: E402
 
 main.add_command(simulate_command, "simulate")
+
+from tokenradar.evaluation.cli import evaluate_command  # noqa: E402
+
+main.add_command(evaluate_command, "evaluate")

@@ -23,6 +23,15 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         NewTopic(settings.alerts_topic, partitions, 1),
         NewTopic(settings.windows_topic, partitions, 1),
         NewTopic(settings.dead_letter_topic, 1, 1),
+        # Keyed by team; only each team's latest snapshot matters, so the broker may compact.
+        NewTopic(
+            settings.budgets_topic,
+            partitions,
+            1,
+            topic_configs={"cleanup.policy": "compact", "segment.ms": "600000"},
+        ),
+        # Every worker reads all of it; compaction keeps the latest version of each record.
+        NewTopic(settings.silences_topic, 1, 1, topic_configs={"cleanup.policy": "compact"}),
     ]
 
 

@@ -12,6 +12,14 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alerts.config import (
+    DEFAULT_GROUP_WAIT_SECONDS,
+    DEFAULT_HTTP_TIMEOUT_SECONDS,
+    DEFAULT_RETRY_BASE_DELAY_SECONDS,
+    DEFAULT_RETRY_MAX_DELAY_SECONDS,
+    AlertingConfig,
+)
+
 DEFAULT_BOOTSTRAP = "localhost:9092"
 
 
@@ -28,6 +36,13 @@ class Settings(BaseSettings):
     alerts_topic: str = "tokenradar-alerts"
     dead_letter_topic: str = "tokenradar-dead-letter"
     windows_topic: str = "tokenradar-windows"
+    budgets_topic: str = Field(
+        "tokenradar-budgets",
+        description="Compacted topic of each team's latest budget snapshot, keyed by team.",
+    )
+    silences_topic: str = Field(
+        "tokenradar-silences", description="Compacted topic of silences and mutes."
+    )
     usage_partitions: int = Field(
         6,
         ge=1,
@@ -52,8 +67,14 @@ class Settings(BaseSettings):
     max_tokens_per_event: int = Field(10_000_000, ge=1)
     max_cost_per_event_usd: float = Field(10_000.0, gt=0)
 
+    detector: str = Field(
+        "usage", description="usage (default), baseline or placeholder: see core/detection.py."
+    )
+
     # Files
-    teams_file: Path | None = Field(None, description="TOML file of per-team settings.")
+    teams_file: Path | None = Field(
+        None, description="TOML file of per-team settings: routing, budgets, [org]."
+    )
     prices_file: Path | None = Field(None, description="TOML file of model prices.")
 
     # Worker
@@ -81,6 +102,15 @@ class Settings(BaseSettings):
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     page_severities: str = "critical,error"
+    dashboard_url: str | None = None
+    group_wait_seconds: float = Field(
+        DEFAULT_GROUP_WAIT_SECONDS,
+        ge=0,
+        description="How long a team's new alerts wait for others to share one message.",
+    )
+    http_timeout_seconds: float = Field(DEFAULT_HTTP_TIMEOUT_SECONDS, gt=0)
+    retry_base_delay_seconds: float = Field(DEFAULT_RETRY_BASE_DELAY_SECONDS, gt=0)
+    retry_max_delay_seconds: float = Field(DEFAULT_RETRY_MAX_DELAY_SECONDS, gt=0)
 
     @field_validator("log_format")
     @classmethod
@@ -88,6 +118,23 @@ class Settings(BaseSettings):
         if value not in {"text", "json"}:
             raise ValueError("log_format must be 'text' or 'json'")
         return value
+
+    def alerting_config(self) -> AlertingConfig:
+        """The delivery settings as the ``alerts`` package takes them."""
+        return AlertingConfig(
+            slack_token=self.slack_token,
+            slack_api_url=self.slack_api_url,
+            slack_channel=self.slack_channel,
+            slack_webhook_url=self.slack_webhook_url,
+            pagerduty_routing_key=self.pagerduty_routing_key,
+            pagerduty_events_url=self.pagerduty_events_url,
+            page_severities=self.page_severities,  # a validator splits "critical,error"
+            dashboard_url=self.dashboard_url,
+            group_wait_seconds=self.group_wait_seconds,
+            http_timeout_seconds=self.http_timeout_seconds,
+            retry_base_delay_seconds=self.retry_base_delay_seconds,
+            retry_max_delay_seconds=self.retry_max_delay_seconds,
+        )
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -22,15 +22,20 @@ class ConsoleNotifier:
     ``[bold]x`` is printed as such.
     """
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, prefix: str = "") -> None:
         self.console = console or Console(stderr=True, highlight=False)
+        # Shown before each notification, e.g. to tell it apart from log lines in one stream.
+        self.prefix = prefix
 
     async def deliver(
         self, target: Target, entries: Sequence[OutboxEntry], receipt: Receipt
     ) -> None:
         """Print every entry; the console never fails."""
         for entry in entries:
-            self.console.print(render_console(entry))
+            text = render_console(entry)
+            if self.prefix:
+                text = Text(self.prefix, style="bold") + text
+            self.console.print(text)
             receipt.done(entry)
 
 

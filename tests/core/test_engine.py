@@ -115,6 +115,42 @@ def test_restoring_a_checkpoint_and_redelivering_gives_the_uninterrupted_result(
     assert restored.counters.skipped_replayed == checkpoint_at + 1 - commit_at
 
 
+def test_every_event_of_a_batched_message_counts_once() -> None:
+    messages = synthetic_messages(seed=9, minutes=120)
+    pending: dict[str, list[bytes]] = {}
+    batches: list[list[bytes]] = []
+    for message in messages:
+        team = orjson.loads(message)["team"]
+        pending.setdefault(team, []).append(message)
+        if len(pending[team]) == 8:
+            batches.append(pending.pop(team))
+    batches.extend(pending.values())
+    batched = [b"[" + b",".join(batch) + b"]" for batch in batches]
+    one_by_one = [message for batch in batches for message in batch]
+    expected = replay_messages(one_by_one, CONFIG, EWZScoreFactory(), 3)
+    result = replay_messages(batched, CONFIG, EWZScoreFactory(), 3)
+    assert result.counters.skipped_replayed == 0
+    assert result.counters.events == expected.counters.events == len(messages)
+    assert [w.to_record() for w in result.windows] == [w.to_record() for w in expected.windows]
+
+
+def test_redelivery_skips_exactly_the_events_a_checkpoint_holds() -> None:
+    batch = [event(T0 + i) for i in range(5)]
+    processor = PartitionProcessor(0, CONFIG, EWZScoreFactory())
+    for index, e in enumerate(batch[:3]):  # the checkpoint holds the first three
+        processor.process(e, 0, index)
+    saved = dict(processor.dirty_states())
+    restored = PartitionProcessor.restore(
+        0, CONFIG, EWZScoreFactory(), processor.meta_bytes(), saved.values()
+    )
+    for index, e in enumerate(batch):  # the same message, delivered again
+        restored.process(e, 0, index)
+    restored.process(event(T0 + 200), 1, 0)
+    [closed] = restored.drain().windows
+    assert closed.summary.totals.requests == 5
+    assert restored.counters.skipped_replayed == 3
+
+
 def test_replay_is_deterministic_and_independent_of_message_batching() -> None:
     messages = synthetic_messages(seed=5)
     first = replay_messages(messages, CONFIG, EWZScoreFactory(), 3)

@@ -85,6 +85,14 @@ class Service:
     def dead_letter_topic(self) -> str:
         return f"{self.prefix}-dead-letter"
 
+    @property
+    def budgets_topic(self) -> str:
+        return f"{self.prefix}-budgets"
+
+    @property
+    def silences_topic(self) -> str:
+        return f"{self.prefix}-silences"
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -95,11 +103,16 @@ class Service:
                 "TOKENRADAR_ALERTS_TOPIC": self.alerts_topic,
                 "TOKENRADAR_WINDOWS_TOPIC": self.windows_topic,
                 "TOKENRADAR_DEAD_LETTER_TOPIC": self.dead_letter_topic,
+                "TOKENRADAR_BUDGETS_TOPIC": self.budgets_topic,
+                "TOKENRADAR_SILENCES_TOPIC": self.silences_topic,
                 "TOKENRADAR_USAGE_PARTITIONS": str(self.partitions),
                 "TOKENRADAR_DATA_DIR": str(self.data_dir),
                 "TOKENRADAR_WEB_PORT": str(self.web_port),
                 "TOKENRADAR_CHECKPOINT_INTERVAL_SECONDS": "0.5",
                 "TOKENRADAR_LOG_LEVEL": "INFO",
+                # Plumbing tests compare the worker with a replay through the same simple
+                # detector, whose short warm-up keeps their streams small.
+                "TOKENRADAR_DETECTOR": "placeholder",
             }
         )
         env.update(self.extra_env)

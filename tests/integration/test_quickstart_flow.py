@@ -1,4 +1,4 @@
-"""Simulated traffic with a runaway user raises a firing alert for that team within a minute."""
+"""Simulated traffic with a runaway agent raises a firing alert for its team within a minute."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import orjson
 
 from tests.integration.conftest import REPO, Service
 
-START = "2026-11-03T00:00:00Z"  # a Tuesday: the history covers a normal working night and morning
+START = "2026-11-23T10:00:00Z"  # a Monday: three working days of history, then Thursday
 
 
-def test_simulated_runaway_user_fires_an_alert_for_its_team_within_60_seconds(
+def test_simulated_runaway_agent_fires_an_alert_for_its_team_within_60_seconds(
     service: Service, tmp_path: Path
 ) -> None:
+    service.extra_env["TOKENRADAR_DETECTOR"] = "usage"  # the detector the service runs
     service.cli("topics")
     log = tmp_path / "worker.log"
     service.start_worker(log)
@@ -37,13 +38,13 @@ def test_simulated_runaway_user_fires_an_alert_for_its_team_within_60_seconds(
             "--start",
             START,
             "--history",
-            "10h",
+            "3d",
             "--duration",
-            "14h",
+            "2h",
             "--speedup",
             "600",
             "--incident",
-            "user_runaway@10h5m:2h,x=50",
+            "runaway_agent@3d5m:30m,x=25",
         ],
         env=service.env(),
         cwd=REPO,
@@ -53,9 +54,9 @@ def test_simulated_runaway_user_fires_an_alert_for_its_team_within_60_seconds(
     try:
         # The simulator prints the incident it injected before it sends anything.
         deadline = time.monotonic() + 30
-        while "user_runaway" not in simulate_log.read_text() and time.monotonic() < deadline:
+        while "runaway_agent" not in simulate_log.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
-        line = next(x for x in simulate_log.read_text().splitlines() if "user_runaway" in x)
+        line = next(x for x in simulate_log.read_text().splitlines() if "runaway_agent" in x)
         team = line.split()[1]
         records = service.consume(
             service.alerts_topic,

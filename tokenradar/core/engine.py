@@ -8,7 +8,9 @@ A closed window goes to the team's detector and its findings to the team's alert
 The processor is plain Python driven only by the events it is given, so the live worker (Faust)
 and the offline ``replay`` raise the same alerts for the same events. Its state checkpoints per
 team: every team remembers the offset of the last message it applied, which makes re-delivered
-messages after a crash harmless.
+messages after a crash harmless. A team's monthly budget state (:mod:`tokenradar.core.budgets`)
+is part of its team state, so month-to-date spend and the budget alerts already announced share
+that exactly-once checkpoint.
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ import msgpack
 from alerts.lifecycle import DEFAULT_RESOLVE_AFTER_WINDOWS, TeamAlertLifecycle
 from alerts.model import Alert
 from detectors.base import TeamDetector, TeamDetectorFactory, Usage, WindowSummary
+from tokenradar.core.budgets import BudgetConfig, TeamBudget, observe_window, snapshot
 from tokenradar.events import ParsedEvent
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+# Version 2 added the team's budget state; version-1 states load with an empty one.
+STATE_VERSION = 3
+READABLE_STATE_VERSIONS = (1, 2, 3)
+# Older states kept no position inside a message: all of its events count as applied.
+WHOLE_MESSAGE = 1 << 62
 NO_OFFSET = -1
 
 # An accumulator is a list [input_tokens, output_tokens, cached_input_tokens, cost_usd, requests]:
@@ -53,6 +60,7 @@ class CoreConfig:
     dedup_horizon_seconds: float = 600.0
     max_future_skew_seconds: float = 86_400.0
     resolve_after_windows: int = DEFAULT_RESOLVE_AFTER_WINDOWS
+    budgets: BudgetConfig = field(default_factory=BudgetConfig)
 
 
 class OpenWindow:
@@ -165,7 +173,9 @@ class TeamState:
     """Everything the core keeps for one team; checkpointed as one value."""
 
     __slots__ = (
+        "applied_index",
         "applied_offset",
+        "budget",
         "detector",
         "duplicates",
         "events",
@@ -187,11 +197,15 @@ class TeamState:
         self.windows: dict[float, OpenWindow] = {}
         # event_id -> event time, in arrival order, pruned by the dedup horizon.
         self.recent_ids: dict[str, float] = {}
+        # Position of the last event applied: its message's offset and its index in the message
+        # (a message may hold a batch of events).
         self.applied_offset = NO_OFFSET
+        self.applied_index = WHOLE_MESSAGE
         # Late arrivals since the last closed window: [events, tokens, cost].
         self.late: list[Any] = [0, 0, 0.0]
         self.events = 0
         self.duplicates = 0
+        self.budget = TeamBudget()
 
     def to_bytes(self) -> bytes:
         packed: bytes = msgpack.packb(
@@ -200,6 +214,7 @@ class TeamState:
                 "team": self.team,
                 "partition": self.partition,
                 "applied_offset": self.applied_offset,
+                "applied_index": self.applied_index,
                 "windows": [w.to_plain() for w in self.windows.values()],
                 "recent_ids": list(self.recent_ids.items()),
                 "late": self.late,
@@ -207,6 +222,7 @@ class TeamState:
                 "duplicates": self.duplicates,
                 "detector": self.detector.to_state(),
                 "lifecycle": self.lifecycle.to_state(),
+                "budget": self.budget.to_plain(),
             },
             use_bin_type=True,
         )
@@ -215,7 +231,7 @@ class TeamState:
     @classmethod
     def from_bytes(cls, data: bytes, factory: TeamDetectorFactory, config: CoreConfig) -> TeamState:
         plain = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        if plain.get("v") != STATE_VERSION:
+        if plain.get("v") not in READABLE_STATE_VERSIONS:
             raise ValueError(f"unknown team state version {plain.get('v')!r}")
         team = plain["team"]
         state = cls(
@@ -227,6 +243,7 @@ class TeamState:
             ),
         )
         state.applied_offset = int(plain["applied_offset"])
+        state.applied_index = int(plain.get("applied_index", WHOLE_MESSAGE))
         for window_plain in plain["windows"]:
             window = OpenWindow.from_plain(window_plain)
             state.windows[window.start] = window
@@ -234,6 +251,8 @@ class TeamState:
         state.late = list(plain["late"])
         state.events = int(plain["events"])
         state.duplicates = int(plain["duplicates"])
+        if "budget" in plain:
+            state.budget = TeamBudget.from_plain(plain["budget"])
         return state
 
 
@@ -278,6 +297,8 @@ class PartitionProcessor:
         self.watermark = float("-inf")
         self.teams: dict[str, TeamState] = {}
         self.dirty: set[str] = set()
+        # Teams whose budget changed since the driver last took their snapshots.
+        self.budget_dirty: set[str] = set()
         self.counters = PartitionCounters()
         self.outputs = Outputs()
         # (window_end, team, window_start) of every open window, soonest first.
@@ -285,8 +306,8 @@ class PartitionProcessor:
 
     # -- the per-event path -------------------------------------------------------------------
 
-    def process(self, event: ParsedEvent, offset: int) -> None:
-        """Apply one event read at ``offset`` of this partition."""
+    def process(self, event: ParsedEvent, offset: int, index: int = 0) -> None:
+        """Apply the ``index``-th event of the message read at ``offset`` of this partition."""
         config = self.config
         ts = event.ts
         if ts > self.max_event_time + config.max_future_skew_seconds and self.counters.events:
@@ -300,12 +321,15 @@ class PartitionProcessor:
         state = self.teams.get(event.team)
         if state is None:
             state = self._new_team(event.team)
-        if offset <= state.applied_offset:
+        if offset < state.applied_offset or (
+            offset == state.applied_offset and index <= state.applied_index
+        ):
             # Already part of the checkpoint this team was restored from.
             self.counters.skipped_replayed += 1
         else:
             self._apply(state, event)
             state.applied_offset = offset
+            state.applied_index = index
             self.dirty.add(state.team)
         if ts > self.max_event_time:
             self.max_event_time = ts
@@ -374,6 +398,12 @@ class PartitionProcessor:
         self.counters.windows_closed += 1
         findings = state.detector.update(summary)
         alerts = state.lifecycle.decide(summary.start, summary.end, detected_at, findings)
+        budget_alerts = observe_window(
+            state.budget, summary, late_cost, late_tokens, detected_at, config.budgets
+        )
+        if budget_alerts:
+            alerts = alerts + budget_alerts
+        self.budget_dirty.add(state.team)
         if alerts:
             self.outputs.alerts.extend(alerts)
             self.counters.alerts += len(alerts)
@@ -397,6 +427,17 @@ class PartitionProcessor:
         """Hand over what was produced since the last drain."""
         outputs, self.outputs = self.outputs, Outputs()
         return outputs
+
+    # -- budgets ------------------------------------------------------------------------------
+
+    def budget_snapshot(self, team: str) -> dict[str, Any]:
+        """Where ``team`` stands against its budget (:func:`tokenradar.core.budgets.snapshot`)."""
+        return snapshot(team, self.teams[team].budget, self.config.budgets)
+
+    def changed_budgets(self) -> list[dict[str, Any]]:
+        """Snapshots of the teams whose budget changed since the last call."""
+        changed, self.budget_dirty = self.budget_dirty, set()
+        return [self.budget_snapshot(team) for team in sorted(changed) if team in self.teams]
 
     # -- checkpoints --------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import orjson
 
 from alerts.model import Alert
 from detectors.base import TeamDetectorFactory
+from tokenradar.core.budgets import BudgetConfig
 from tokenradar.core.engine import ClosedWindow, CoreConfig, PartitionProcessor
 from tokenradar.core.partitioning import partition_for_key
 from tokenradar.events import DEFAULT_LIMITS, Limits, ParsedEvent, Rejection, parse_message
@@ -24,12 +25,13 @@ from tokenradar.settings import Settings
 
 
 def core_config(settings: Settings) -> CoreConfig:
-    """The core's event-time settings from the service settings."""
+    """The core's event-time settings, and the budgets of the teams file, from the settings."""
     return CoreConfig(
         window_seconds=float(settings.window_seconds),
         allowed_lateness_seconds=float(settings.allowed_lateness_seconds),
         dedup_horizon_seconds=float(settings.dedup_horizon_seconds),
         max_future_skew_seconds=float(settings.max_future_skew_seconds),
+        budgets=BudgetConfig.load(settings.teams_file),
     )
 
 
@@ -92,7 +94,8 @@ class Core:
         self.limits = limits
         self.prices = prices
         self.processors: dict[int, PartitionProcessor] = {}
-        self._restore = restore
+        # Where a partition seen for the first time gets its state (the worker: its tables).
+        self.restore = restore
         self._partition_cache: dict[str, int] = {}
 
     def partition_of(self, team: str) -> int:
@@ -107,8 +110,8 @@ class Core:
         """The processor of a partition, restored from its checkpoint on first use."""
         processor = self.processors.get(partition)
         if processor is None:
-            if self._restore is not None:
-                processor = self._restore(partition)
+            if self.restore is not None:
+                processor = self.restore(partition)
             else:
                 processor = PartitionProcessor(partition, self.config, self.factory)
             self.processors[partition] = processor
@@ -137,11 +140,11 @@ class Core:
         processor = self.processor(partition)
         process = processor.process
         partition_of = self.partition_of
-        for event in events:
+        for index, event in enumerate(events):
             if partition_of(event.team) != partition:
                 result.misrouted.append(event)
                 continue
-            process(event, offset)
+            process(event, offset, index)
             result.events += 1
         if processor.outputs:
             outputs = processor.drain()

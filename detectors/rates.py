@@ -1,0 +1,306 @@
+"""Smoothed usage rates of a team or a user, scored against their own seasonal baseline.
+
+A :class:`RateSeries` turns the per-window volumes of one entity (tokens or dollars per window)
+into an exponentially smoothed rate with time constant ``tau`` and scores ``log(rate + floor)``
+with a :class:`~detectors.robust.RobustSeries`. Windows in which the entity sent nothing are not
+delivered; they are zeros, and the series accounts for them from the timestamps: the rate decays
+across the gap and the baseline learns one summary observation per hour of the gap, so the profile
+knows the hours in which the entity is usually idle.
+
+The floor is a small fraction of the entity's long-run mean rate: it keeps idle periods from
+turning into minus infinity and makes the score scale-free (a team of five and a team of five
+hundred are judged on relative change).
+
+Examples
+--------
+>>> params = RateParams(tau=600.0, series=SeriesParams(86_400.0, 7 * 3600.0))
+>>> series = RateSeries()
+>>> for minute in range(3000):
+...     _ = series.observe(60.0 * (minute + 1), 1000.0, 60.0, params)
+>>> before = series.observe(60.0 * 3001, 1000.0, 60.0, params)
+>>> [round(series.observe(60.0 * (3002 + m), 30_000.0, 60.0, params).z) > 5 for m in range(3)]
+[True, True, True]
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+from detectors.robust import (
+    MEAN_ABS_TO_SIGMA,
+    SEASONAL_BINS,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    RobustSeries,
+    SeriesParams,
+    StepResult,
+    TailTracker,
+    seasonal_bin,
+)
+
+# Hourly day-over-day differences seen before the statistic is standardised and scored.
+MIN_DAY_OVER_DAY_SAMPLES = 12
+# Days of the same hour a day-over-day reference is the median of.
+DAYS_REMEMBERED = 3
+# Tails learn at least this often, even for slow series: a two-hour time constant would otherwise
+# leave a few dozen samples in the first days, too few to know the tail.
+MAX_TAIL_INTERVAL_SECONDS = 600.0
+# Gaps longer than this are summarised by their last two days only: older hours add nothing the
+# profile would not learn again.
+MAX_GAP_SUMMARY_SECONDS = 2 * SECONDS_PER_DAY
+
+
+@dataclass(frozen=True, slots=True)
+class RateParams:
+    """Smoothing and baseline of a family of rate series.
+
+    Parameters
+    ----------
+    tau
+        Time constant (seconds) of the exponential smoothing of the rate.
+    series
+        How the baseline of ``log(rate + floor)`` learns.
+    floor_fraction
+        The floor as a fraction of the long-run mean rate.
+    mean_half_life
+        Half-life (seconds) of the long-run mean rate.
+    """
+
+    tau: float
+    series: SeriesParams
+    floor_fraction: float = 0.05
+    mean_half_life: float = 7 * SECONDS_PER_DAY
+
+
+class RateSeries:
+    """A smoothed rate, its long-run mean and the robust baseline of its logarithm."""
+
+    __slots__ = ("baseline", "last_end", "last_tail_end", "mean_rate", "rate")
+
+    def __init__(self, baseline: RobustSeries | None = None) -> None:
+        self.rate = 0.0
+        self.mean_rate = math.nan
+        self.last_end = math.nan
+        # Smoothed values a few windows apart are nearly the same value: the tail learns from one
+        # step per time constant (at most ten minutes apart), so an episode does not count
+        # tau / width times.
+        self.last_tail_end = -math.inf
+        self.baseline = baseline
+
+    def floor(self, params: RateParams) -> float:
+        """The additive floor of the log transform."""
+        mean = self.mean_rate if self.mean_rate == self.mean_rate else 0.0
+        return max(params.floor_fraction * mean, 1e-9)
+
+    def transformed(self, params: RateParams) -> float:
+        """``log(rate + floor)`` now."""
+        return math.log(self.rate + self.floor(params))
+
+    def rate_from(self, y: float, params: RateParams) -> float:
+        """Back from the log scale to a rate per window."""
+        return max(0.0, math.exp(y) - self.floor(params))
+
+    def observe(self, end: float, amount: float, width: float, params: RateParams) -> StepResult:
+        """Score the window ending at ``end`` with ``amount``, then learn it and any gap before."""
+        baseline = self.baseline
+        if baseline is None:
+            baseline = self.baseline = RobustSeries(params.series)
+        keep = math.exp(-width / params.tau)
+        if self.last_end != self.last_end:  # first window ever
+            self.rate = amount
+            self.mean_rate = amount
+            self.last_end = end
+            baseline.learn(end, self.transformed(params), width)
+            return StepResult(self.transformed(params), baseline.scale, 0.0, 1.0)
+        gap = end - width - self.last_end
+        if gap >= width:
+            self._learn_gap(end - width, gap, width, params)
+        self.rate = self.rate * keep + (1.0 - keep) * amount
+        y = self.transformed(params)
+        result = baseline.score(end, y)
+        self._learn_mean(amount, width, params)
+        self.last_end = end
+        return result
+
+    def learn_current(self, end: float, width: float, params: RateParams, in_alarm: bool) -> None:
+        """Learn the value :meth:`observe` just scored (split so the caller can decide alarms)."""
+        assert self.baseline is not None
+        learn_tail = not in_alarm and end - self.last_tail_end >= min(
+            params.tau, MAX_TAIL_INTERVAL_SECONDS
+        )
+        if learn_tail:
+            self.last_tail_end = end
+        self.baseline.learn(end, self.transformed(params), width, learn_tail=learn_tail)
+
+    def _learn_mean(self, amount: float, width: float, params: RateParams) -> None:
+        weight = 1.0 - math.exp(-math.log(2.0) * width / params.mean_half_life)
+        self.mean_rate += weight * (amount - self.mean_rate)
+
+    def _learn_gap(self, gap_end: float, gap: float, width: float, params: RateParams) -> None:
+        """Idle windows between the last observation and ``gap_end``: decay and summarise."""
+        assert self.baseline is not None
+        start = self.last_end
+        if gap > MAX_GAP_SUMMARY_SECONDS:
+            self.rate = 0.0
+            start = gap_end - MAX_GAP_SUMMARY_SECONDS
+        mean_keep = math.exp(-math.log(2.0) * gap / params.mean_half_life)
+        self.mean_rate *= mean_keep
+        cursor = start
+        while cursor < gap_end - 1e-9:
+            next_hour = (math.floor(cursor / SECONDS_PER_HOUR) + 1) * SECONDS_PER_HOUR
+            segment_end = min(gap_end, next_hour)
+            segment = segment_end - cursor
+            windows = segment / width
+            # The rate at the middle of the idle segment stands for the whole segment.
+            self.rate *= math.exp(-0.5 * segment / params.tau)
+            self.baseline.learn(
+                cursor + 0.5 * segment,
+                self.transformed(params),
+                width,
+                weight=windows,
+                learn_tail=False,
+            )
+            self.rate *= math.exp(-0.5 * segment / params.tau)
+            cursor = segment_end
+        self.last_end = gap_end
+
+    # ------------------------------------------------------------------------------------ state
+    def to_plain(self) -> list[Any]:
+        """Compact msgpack-able form."""
+        baseline = None if self.baseline is None else self.baseline.to_plain()
+        return [self.rate, self.mean_rate, self.last_end, self.last_tail_end, baseline]
+
+    @classmethod
+    def from_plain(cls, params: RateParams, plain: list[Any]) -> RateSeries:
+        """Inverse of :meth:`to_plain`."""
+        series = cls()
+        series.rate, series.mean_rate, series.last_end, series.last_tail_end = plain[:4]
+        if plain[4] is not None:
+            series.baseline = RobustSeries.from_plain(params.series, plain[4])
+        return series
+
+
+class DayOverDay:
+    """Today's value at this hour against the median of the last few days at the same hour.
+
+    A slow ramp (3-5x over a day or two) is learned by any adaptive baseline as it happens; a
+    reference made of *earlier days* is not. The median of the last ``DAYS_REMEMBERED`` days at the
+    same weekday/weekend hour keeps one holiday or one busy day from moving the reference. The
+    difference (on a log scale) gets its own calibrated tail, learned once an hour.
+
+    Examples
+    --------
+    >>> dod = DayOverDay()
+    >>> for hour in range(24 * 5):
+    ...     value = 1.0 + 0.05 * (hour % 3)
+    ...     dod.observe(3600.0 * hour + 1800.0, value)
+    ...     dod.learn_tail(3600.0 * hour + 1800.0, value)
+    >>> dod.statistic(3600.0 * 120 + 1800.0, 1.0) < 2.0
+    True
+    >>> dod.statistic(3600.0 * 120 + 1800.0, 2.5) > 10.0
+    True
+    """
+
+    __slots__ = (
+        "current_hour",
+        "history",
+        "hour_value",
+        "last_tail",
+        "samples",
+        "scale",
+        "slots",
+        "tail",
+    )
+
+    def __init__(self) -> None:
+        self.history = array("d", [math.nan] * (SEASONAL_BINS * DAYS_REMEMBERED))
+        self.slots = bytearray(SEASONAL_BINS)
+        self.current_hour = math.nan
+        self.hour_value = math.nan
+        self.tail = TailTracker(rate=0.05)
+        self.last_tail = -math.inf
+        # Typical size of the day-over-day difference (mean absolute value, as a sigma): the
+        # statistic is standardised by it, so that the tail works in z units.
+        self.scale = math.nan
+        self.samples = 0
+
+    def reference(self, ts: float) -> float:
+        """Median of the remembered days at the hour of ``ts`` (NaN until two are known)."""
+        b = seasonal_bin(ts)
+        values = sorted(
+            v for v in self.history[b * DAYS_REMEMBERED : (b + 1) * DAYS_REMEMBERED] if v == v
+        )
+        if len(values) < 2:
+            return math.nan
+        middle = len(values) // 2
+        return values[middle] if len(values) % 2 else 0.5 * (values[middle - 1] + values[middle])
+
+    def statistic(self, ts: float, value: float) -> float:
+        """``value`` minus the reference at ``ts``, in units of its typical size (0 while there
+        is no reference or no scale yet)."""
+        reference = self.reference(ts)
+        if reference != reference or self.samples < MIN_DAY_OVER_DAY_SAMPLES:
+            return 0.0
+        return (value - reference) / max(self.scale, 1e-3)
+
+    def raw_difference(self, ts: float, value: float) -> float:
+        """``value`` minus the reference at ``ts`` (NaN without a reference)."""
+        return value - self.reference(ts)
+
+    def observe(self, ts: float, value: float) -> None:
+        """Record ``value`` (a log rate) as the latest of its hour; hours close as time moves."""
+        hour = math.floor(ts / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
+        if hour != self.current_hour and self.current_hour == self.current_hour:
+            b = seasonal_bin(self.current_hour)
+            slot = self.slots[b]
+            self.history[b * DAYS_REMEMBERED + slot] = self.hour_value
+            self.slots[b] = (slot + 1) % DAYS_REMEMBERED
+        self.current_hour = hour
+        self.hour_value = value
+
+    def learn_tail(self, ts: float, value: float) -> None:
+        """Teach the scale and the tail one value an hour (values within an hour are nearly the
+        same)."""
+        if ts - self.last_tail < SECONDS_PER_HOUR:
+            return
+        difference = self.raw_difference(ts, value)
+        if difference != difference:
+            return
+        self.last_tail = ts
+        size = abs(difference) * MEAN_ABS_TO_SIGMA
+        if self.samples == 0:
+            self.scale = size
+        else:
+            weight = max(1.0 / (self.samples + 1), 0.02)
+            self.scale += weight * (min(size, 3.0 * self.scale) - self.scale)
+        self.samples += 1
+        if self.samples > MIN_DAY_OVER_DAY_SAMPLES:
+            self.tail.learn(difference / max(self.scale, 1e-3))
+
+    def to_plain(self) -> list[Any]:
+        """Compact msgpack-able form."""
+        return [
+            self.history.tobytes(),
+            bytes(self.slots),
+            self.current_hour,
+            self.hour_value,
+            self.tail.quantile,
+            self.tail.excess,
+            self.last_tail,
+            self.scale,
+            self.samples,
+        ]
+
+    @classmethod
+    def from_plain(cls, plain: list[Any]) -> DayOverDay:
+        """Inverse of :meth:`to_plain`."""
+        dod = cls()
+        dod.history = array("d", plain[0])
+        dod.slots = bytearray(plain[1])
+        dod.current_hour, dod.hour_value = plain[2], plain[3]
+        dod.tail.quantile, dod.tail.excess, dod.last_tail = plain[4], plain[5], plain[6]
+        dod.scale, dod.samples = plain[7], plain[8]
+        return dod

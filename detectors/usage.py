@@ -1,0 +1,799 @@
+"""The token-usage detector the core runs per team: team, cost and per-user signals.
+
+Every closed window of a team updates a handful of :class:`~detectors.rates.RateSeries`:
+
+* the team's tokens, smoothed over 5 minutes (surges, runaway agents) and 2 hours (slow ramps);
+* the team's cost, smoothed over 10 minutes, and cost per token (a switch to a pricier model moves
+  cost but not tokens);
+* every active user's tokens, smoothed over 10 minutes and 2 hours, each user against their own
+  weekday/weekend hour-of-day profile (agent loops, off-hours loops, runaway agents).
+
+Users still in their warm-up neither alert nor count towards the team's series, so onboarding new
+people or a newcomer's first busy morning does not look like a team surge. A series alarms while
+the tail probability of its z-score is below a per-window target derived from the false-alarm
+budget (``false_alarms_per_team_week``); the budget of the user series is shared by the team's
+users. An alarm that persists beyond ``accept_shift_after`` is taken as a change point: the
+baseline moves to the new level and the alarm ends.
+
+Examples
+--------
+>>> from detectors.base import Usage, WindowSummary
+>>> detector = UsageDetector("search", UsageDetectorSettings(warmup_seconds=3600.0))
+>>> def window(minute, tokens, requests, user="ann"):
+...     usage = Usage(input_tokens=tokens, cost_usd=tokens * 3e-6, requests=requests)
+...     return WindowSummary("search", 60.0 * minute, 60.0 * (minute + 1), usage,
+...                          {user: usage}, {"m": usage}, {"chat": usage})
+>>> quiet = [detector.update(window(m, 1000 + 37 * (m % 7), 1 + m % 3)) for m in range(3000)]
+>>> sum(map(len, quiet))
+0
+>>> loud = [detector.update(window(3000 + m, 200_000, 30)) for m in range(5)]
+>>> sorted({f.kind for findings in loud for f in findings})
+['runaway_agent']
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from array import array
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import msgpack
+
+from detectors.base import Contributor, Finding, Severity, Usage, WindowSummary
+from detectors.rates import DayOverDay, RateParams, RateSeries
+from detectors.robust import (
+    SEASONAL_BINS,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    TAIL_EXCEEDANCE,
+    TAIL_QUANTILE,
+    RobustSeries,
+    SeriesParams,
+    StepResult,
+    TailTracker,
+    calibrated_score,
+    seasonal_bin,
+)
+from detectors.users import UserHorizons, UserModel, UserStep
+
+log = logging.getLogger(__name__)
+
+USAGE_STATE_VERSION = 1
+WINDOWS_PER_WEEK_AT_60S = 7 * 24 * 60
+# Days (today included) a team must have been active in an hour before its series alarm there.
+TEAM_HOUR_MIN_DAYS = 3
+# When colleagues are up too, a user alarms only at this multiple of the median colleague's ratio.
+PEER_FACTOR = 3.0
+# A user whose cost per token in a window is this many times their usual counts as paying more;
+# a team-wide switch to a pricier model needs at least two of them (cost factors of 5-20x move
+# every switched user well past it; one user's expensive request does not make a team switch).
+PRICIER_USER_RATIO = 2.0
+# A cost-per-token shift carried this much by one user is that user's, not the team's.
+SINGLE_USER_SHARE = 0.8
+# The long-horizon (slow ramp) series alarm only after this many warm-ups.
+LONG_HORIZON_WARMUP_FACTOR = 1.5
+# An alarm, once raised, holds until the tail probability is this many times above the target.
+HYSTERESIS_FACTOR = 100.0
+# Breakdown trackers kept per team (models, tools); the least used are dropped beyond this.
+MAX_TRACKED_NAMES = 48
+
+
+@dataclass(frozen=True, slots=True)
+class UsageDetectorSettings:
+    """Knobs of :class:`UsageDetector`; the defaults are the product's defaults.
+
+    Parameters
+    ----------
+    window_seconds
+        Width of the core's windows.
+    warmup_seconds
+        Event time a team (or a user, from first sight) learns before it may alert.
+    false_alarms_per_team_week
+        Target rate of false alarm episodes per team and week, split between team-level series
+        and the team's users; converted to a per-window tail probability per series.
+    accept_shift_after
+        Seconds an alarm may persist before it is taken as a new normal level.
+    team_floor_fraction
+        Team rates are compared on ``log(rate + floor)`` with the floor this fraction of the
+        team's long-run mean rate: changes far below it are immaterial, while the scale stays
+        relative (teams of any size are judged alike).
+    """
+
+    window_seconds: float = 60.0
+    warmup_seconds: float = 2 * SECONDS_PER_DAY
+    false_alarms_per_team_week: float = 0.3
+    accept_shift_after: float = 8 * SECONDS_PER_HOUR
+    team_short_tau: float = 300.0
+    cost_tau: float = 1800.0
+    team_long_tau: float = 2 * SECONDS_PER_HOUR
+    user_short_tau: float = 300.0
+    user_long_tau: float = SECONDS_PER_HOUR
+    level_half_life: float = 7 * SECONDS_PER_DAY
+    fast_level_half_life: float = 7 * SECONDS_PER_DAY
+    profile_memory: float = 7 * SECONDS_PER_HOUR
+    runaway_context_ratio: float = 4.0
+    team_floor_fraction: float = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class _Families:
+    team_short: RateParams
+    team_long: RateParams
+    cost: RateParams
+    users: UserHorizons
+
+
+def _families(settings: UsageDetectorSettings) -> _Families:
+    # The short horizon judges against today's level (a team's level moves by tens of percent
+    # from one day to the next, which would drown a 3x surge judged against last week's level);
+    # the long horizon keeps a slow level so that a ramp over a day or two stays visible.
+    fast = SeriesParams(
+        settings.fast_level_half_life, settings.profile_memory, tail_rate=0.03, upper_scale=True
+    )
+    slow = SeriesParams(
+        settings.level_half_life, settings.profile_memory, tail_rate=0.03, upper_scale=True
+    )
+    return _Families(
+        team_short=RateParams(settings.team_short_tau, fast, settings.team_floor_fraction),
+        team_long=RateParams(settings.team_long_tau, slow, settings.team_floor_fraction),
+        cost=RateParams(settings.cost_tau, fast, settings.team_floor_fraction),
+        users=UserHorizons(short_tau=settings.user_short_tau, long_tau=settings.user_long_tau),
+    )
+
+
+def _target_probability(episodes_per_week: float, tau: float, window: float) -> float:
+    """Per-window tail probability that yields ``episodes_per_week`` alarm episodes.
+
+    Smoothing over ``tau`` makes exceedances come in runs of about ``tau / window`` windows, so
+    the per-window probability is the episode rate times the run length.
+    """
+    windows_per_week = 7 * SECONDS_PER_DAY / window
+    run_length = max(1.0, tau / window)
+    return min(0.01, episodes_per_week * run_length / windows_per_week)
+
+
+@dataclass(slots=True)
+class _Alarm:
+    since: float = math.nan
+    residual_sum: float = 0.0
+    steps: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.since == self.since
+
+    def to_plain(self) -> list[Any]:
+        return [self.since, self.residual_sum, self.steps]
+
+
+def _bar(target: float, in_alarm: bool) -> float:
+    """The tail probability below which a series alarms: the target to start, a laxer bar to
+    continue (hysteresis), so that one incident is one alert rather than a string of them."""
+    return min(TAIL_EXCEEDANCE, target * HYSTERESIS_FACTOR) if in_alarm else target
+
+
+def _binomial_upper_tail(successes: int, trials: int, probability: float) -> float:
+    """P(X >= successes) for X ~ Binomial(trials, probability).
+
+    Examples
+    --------
+    >>> round(_binomial_upper_tail(1, 1, 0.05), 3), _binomial_upper_tail(0, 5, 0.05)
+    (0.05, 1.0)
+    """
+    if successes <= 0:
+        return 1.0
+    if successes > trials:
+        return 0.0
+    below = 0.0
+    term = (1.0 - probability) ** trials
+    odds = probability / (1.0 - probability)
+    for count in range(successes):
+        below += term
+        term *= (trials - count) / (count + 1) * odds
+    return max(0.0, 1.0 - below)
+
+
+def _tokens(usage: Usage) -> float:
+    return float(usage.input_tokens + usage.output_tokens)
+
+
+class UsageDetector:
+    """Per-team detector: implements :class:`detectors.base.TeamDetector`.
+
+    Parameters
+    ----------
+    team
+        The team it watches.
+    settings
+        Model and calibration settings.
+    """
+
+    def __init__(self, team: str, settings: UsageDetectorSettings | None = None) -> None:
+        self.team = team
+        self.settings = settings or UsageDetectorSettings()
+        self._families = _families(self.settings)
+        s = self.settings
+        team_budget = 0.4 * s.false_alarms_per_team_week
+        self._team_target = _target_probability(team_budget / 3, s.team_short_tau, s.window_seconds)
+        self._user_budget = 0.6 * s.false_alarms_per_team_week
+        self.first_seen = math.nan
+        self.team_short = RateSeries()
+        self.team_long = RateSeries()
+        self.requests_short = RateSeries()
+        self.requests_long = RateSeries()
+        self.cost = RateSeries()
+        # Log cost per token of the smoothed rates: a pricier model moves it, more tokens do not.
+        self.price = RobustSeries(self._families.cost.series)
+        self.price_last_tail = -math.inf
+        self.cost_tokens_rate = 0.0
+        self.ramp = DayOverDay()
+        # Tail of the standardised count of users above their own range (see ``update``).
+        self.breadth_tail = TailTracker(rate=0.03)
+        self.breadth_last_tail = -math.inf
+        self.last_end = math.nan
+        # Distinct days the team was active in each weekday/weekend hour (see ``update``).
+        self.calendar = bytearray(SEASONAL_BINS)
+        self.calendar_day = array("H", bytes(2 * SEASONAL_BINS))
+        # Smoothed volumes of users still warming up:
+        # [short tokens, long tokens, cost, short requests, long requests].
+        self.fresh_rates = [0.0, 0.0, 0.0, 0.0, 0.0]
+        self.team_alarm = _Alarm()
+        self.cost_alarm = _Alarm()
+        self.users: dict[str, UserModel] = {}
+        self.user_alarms: dict[str, _Alarm] = {}
+        # Long-run per-window rates of models and tools, for the contributors of an excess.
+        self.model_rates: dict[str, list[float]] = {}
+        self.tool_rates: dict[str, list[float]] = {}
+
+    # ------------------------------------------------------------------------------------ update
+    def update(self, window: WindowSummary) -> list[Finding]:
+        """Score the closed ``window``, learn from it and return the anomalies it shows."""
+        s = self.settings
+        fam = self._families
+        end = window.end
+        width = window.end - window.start
+        if self.first_seen != self.first_seen:
+            self.first_seen = window.start
+        # A team alarms only in hours (weekday/weekend) it was seen in on two earlier days: a new
+        # team whose first days were a weekend and a holiday has no idea of a working morning.
+        hour_bin = seasonal_bin(window.start)
+        today = int(window.start // SECONDS_PER_DAY) % 65_536
+        if self.calendar_day[hour_bin] != today:
+            self.calendar_day[hour_bin] = today
+            self.calendar[hour_bin] = min(self.calendar[hour_bin] + 1, 255)
+        team_old = end - self.first_seen >= s.warmup_seconds
+        team_warm = team_old and self.calendar[hour_bin] >= TEAM_HOUR_MIN_DAYS
+        findings: list[Finding] = []
+
+        # Users first: the team's series exclude users who are still warming up.
+        fresh_tokens = 0.0
+        fresh_cost = 0.0
+        fresh_requests = 0.0
+        # The users share the user half of the budget; a user is tested only in the windows in
+        # which they are active, so a sparse user's per-window target is correspondingly looser.
+        per_user_budget = self._user_budget / max(10, len(self.users))
+        base_user_target = _target_probability(per_user_budget, s.user_short_tau, s.window_seconds)
+        horizons = fam.users
+        # How many established users are above their own 95 % quantile right now: under normal
+        # traffic about one in twenty, independently; in a team-wide surge, most of them.
+        elevated_users = 0
+        tested_users = 0
+        pricier_users = 0
+        peer_ratios: list[float] = []
+        scored: list[tuple[str, UserModel, Usage, UserStep, float, bool]] = []
+        for name, usage in window.by_user.items():
+            user = self.users.get(name)
+            if user is None:
+                user = self.users[name] = UserModel(first_seen=window.start)
+            tokens = _tokens(usage)
+            user_warm = (
+                team_old and end - user.first_seen >= s.warmup_seconds and user.knows_its_tail()
+            )
+            if not user_warm:
+                fresh_tokens += tokens
+                fresh_cost += usage.cost_usd
+                fresh_requests += usage.requests
+            step = user.observe(end, tokens, usage.requests, width, horizons)
+            user_target = min(0.01, base_user_target / user.active_fraction(end, width))
+            alarm = user_warm and step.tail_probability < _bar(
+                user_target, name in self.user_alarms
+            )
+            if user_warm:
+                tested_users += 1
+                elevated_users += step.requests_probability < TAIL_EXCEEDANCE
+                peer_ratios.append(user.requests.ratios()[0])
+            scored.append((name, user, usage, step, user_target, alarm))
+        # Peers: when much of the team is up at once (a busy day after a holiday, a team-wide
+        # surge) a user's excess over their own history says little about them; they alarm only
+        # if they also stand out from the median active colleague.
+        peer_median = statistics.median(peer_ratios) if len(peer_ratios) >= 3 else 0.0
+        for name, user, usage, step, user_target, alarm in scored:
+            tokens = _tokens(usage)
+            if alarm and peer_median > 1.0:
+                alarm = user.requests.ratios()[0] >= PEER_FACTOR * peer_median
+            if alarm:
+                findings.append(self._user_finding(name, user, usage, step, user_target, end))
+            self._track_user_alarm(name, alarm, end)
+            user.learn(end, tokens, usage.requests, width, step, horizons, alarm)
+            if user.price_ratio(tokens, usage.cost_usd) >= PRICIER_USER_RATIO:
+                pricier_users += 1
+            elif not self.cost_alarm.active:
+                user.learn_price(tokens, usage.cost_usd)
+        # A user in alarm who sent nothing this window is still followed: their rates decay, and
+        # the alarm holds until they are back to normal, instead of flapping with their gaps.
+        for name in [n for n in self.user_alarms if n not in window.by_user]:
+            user = self.users[name]
+            step = user.observe(end, 0.0, 0, width, horizons)
+            user_target = min(0.01, base_user_target / user.active_fraction(end, width))
+            alarm = step.tail_probability < _bar(user_target, True)
+            if alarm:
+                findings.append(self._user_finding(name, user, Usage(), step, user_target, end))
+            self._track_user_alarm(name, alarm, end)
+
+        # New users count in the baseline (the team grows with them) but not as evidence: the
+        # alarm is judged on the rate without the users who are still warming up.
+        elapsed = end - self.last_end if self.last_end == self.last_end else math.inf
+        taus = (s.team_short_tau, s.team_long_tau, s.cost_tau, s.team_short_tau,
+                s.team_long_tau)  # fmt: skip
+        fresh_amounts = (fresh_tokens, fresh_tokens, fresh_cost, fresh_requests, fresh_requests)
+        self.fresh_rates = [
+            rate * math.exp(-elapsed / tau) + (1.0 - math.exp(-width / tau)) * amount
+            for rate, tau, amount in zip(self.fresh_rates, taus, fresh_amounts, strict=True)
+        ]
+        self.last_end = end
+        tokens_total = _tokens(window.totals)
+        requests_total = float(window.totals.requests)
+        short = self.team_short.observe(end, tokens_total, width, fam.team_short)
+        long = self.team_long.observe(end, tokens_total, width, fam.team_long)
+        req_short = self.requests_short.observe(end, requests_total, width, fam.team_short)
+        req_long = self.requests_long.observe(end, requests_total, width, fam.team_long)
+        cost = self.cost.observe(end, window.totals.cost_usd, width, fam.cost)
+        short_p = self._established_p(self.team_short, short, self.fresh_rates[0], fam.team_short)
+        long_p = self._established_p(self.team_long, long, self.fresh_rates[1], fam.team_long)
+        req_short_p = self._established_p(
+            self.requests_short, req_short, self.fresh_rates[3], fam.team_short
+        )
+        req_long_p = self._established_p(
+            self.requests_long, req_long, self.fresh_rates[4], fam.team_long
+        )
+        # The long horizon only counts while the short one is above its 95 % quantile: once an
+        # incident is over, a two-hour average is still high for hours, and that is not news.
+        if short_p >= TAIL_EXCEEDANCE:
+            long_p = 1.0
+        if req_short_p >= TAIL_EXCEEDANCE:
+            req_long_p = 1.0
+        # A slow baseline needs more history than a fast one before its verdicts mean much.
+        if end - self.first_seen < LONG_HORIZON_WARMUP_FACTOR * s.warmup_seconds:
+            long_p = req_long_p = 1.0
+        # Requests carry the evidence of more activity (counts are far less noisy than token
+        # volumes, whose request sizes are heavy-tailed); tokens count when requests are up too.
+        if req_short_p >= TAIL_EXCEEDANCE:
+            short_p = long_p = 1.0
+        short_p = min(1.0, 2.0 * min(short_p, req_short_p))
+        long_p = min(1.0, 2.0 * min(long_p, req_long_p))
+        # Day over day: this hour's two-hour request rate against the median of the last days
+        # at the same hour. Adaptive baselines learn a ramp as it happens; earlier days do not.
+        ramp_value = math.log(self.requests_long.rate + self.requests_long.floor(fam.team_long))
+        ramp_statistic = self.ramp.statistic(end, ramp_value)
+        ramp_p = self.ramp.tail.probability(ramp_statistic) if ramp_statistic > 0.0 else 1.0
+        if end - self.first_seen < LONG_HORIZON_WARMUP_FACTOR * s.warmup_seconds:
+            ramp_p = 1.0
+        long_p = min(1.0, 2.0 * min(long_p, ramp_p))
+        if elevated_users < 2:
+            # One person's excess is a user-level matter (the user model judges it against that
+            # person's own range); a team-level finding needs more than one person behind it.
+            # A slow ramp lifts everyone gradually, and users' own ranges follow it, so on the
+            # long horizon "more than one person" means no single user carries the excess.
+            short_p = 1.0
+            if self._one_user_carries_excess(window):
+                long_p = 1.0
+        # Breadth: many users up at once is evidence of its own, and it does not suffer from the
+        # team's day-to-day swings the way the team's own volume does. Independent users would
+        # give a binomial tail; users of one team are correlated (a busy Monday lifts them all),
+        # so the statistic's own tail, learned from this team, is used when it is heavier.
+        breadth_z = 0.0
+        if tested_users >= 2:
+            spread = math.sqrt(tested_users * TAIL_EXCEEDANCE * TAIL_QUANTILE)
+            breadth_z = (elevated_users - tested_users * TAIL_EXCEEDANCE) / spread
+        breadth_p = 1.0
+        if req_short_p < 0.5 and elevated_users >= 2:
+            breadth_p = max(
+                _binomial_upper_tail(elevated_users, tested_users, TAIL_EXCEEDANCE),
+                self.breadth_tail.probability(breadth_z),
+            )
+        short_p = min(1.0, 1.5 * min(short_p, breadth_p))
+        token_p = min(short_p, long_p)
+        token_alarm = team_warm and token_p < _bar(self._team_target, self.team_alarm.active)
+        # Cost per token over the cost's own time constant: a pricier model moves it, more
+        # tokens do not, and a few expensive requests in five minutes do not either.
+        keep = math.exp(-elapsed / s.cost_tau) if elapsed != math.inf else 0.0
+        self.cost_tokens_rate = (
+            self.cost_tokens_rate * keep + (1.0 - math.exp(-width / s.cost_tau)) * tokens_total
+        )
+        price = math.log(self.cost.rate + self.cost.floor(fam.cost)) - math.log(
+            self.cost_tokens_rate + self.team_short.floor(fam.team_short)
+        )
+        price_result = self.price.score(end, price)
+        # A switch to a pricier model shows in the cost per token; the spend must be up too, and
+        # the shift must not be one person's (a user trying an expensive model for an hour is
+        # normal; a team moving to it is a decision someone should know about).
+        cost_bar = _bar(self._team_target, self.cost_alarm.active)
+        # Materiality: the team is spending at least at its average rate (a price wobble in a
+        # night-time trickle of a few requests is noise, not a switch).
+        material = self.cost.rate >= self.cost.mean_rate
+        cost_alarm = (
+            team_warm
+            and material
+            and price_result.tail_probability < cost_bar
+            and cost.z > 0.0
+            and not self._one_user_behind_price(window, price_result.expected)
+            and pricier_users >= 2
+        )
+        if token_alarm:
+            findings.append(
+                self._team_finding(window, short_p, long_p, elevated_users, tested_users)
+            )
+        if cost_alarm:
+            findings.append(self._cost_finding(window, cost, price_result.tail_probability))
+        self.ramp.observe(end, ramp_value)
+        if not token_alarm:
+            self.ramp.learn_tail(end, ramp_value)
+        if not token_alarm and end - self.breadth_last_tail >= s.team_short_tau:
+            self.breadth_last_tail = end
+            self.breadth_tail.learn(breadth_z)
+        self._track_alarm(self.team_alarm, token_alarm, end, short.z * short.scale, self.team_short)
+        self._track_alarm(self.cost_alarm, cost_alarm, end, cost.z * cost.scale, self.cost)
+        self.team_short.learn_current(end, width, fam.team_short, token_alarm)
+        self.team_long.learn_current(end, width, fam.team_long, token_alarm)
+        self.requests_short.learn_current(end, width, fam.team_short, token_alarm)
+        self.requests_long.learn_current(end, width, fam.team_long, token_alarm)
+        self.cost.learn_current(end, width, fam.cost, cost_alarm)
+        learn_price_tail = not cost_alarm and end - self.price_last_tail >= min(s.cost_tau, 600.0)
+        if learn_price_tail:
+            self.price_last_tail = end
+        self.price.learn(end, price, width, learn_tail=learn_price_tail)
+        self._learn_breakdown(self.model_rates, window.by_model, end)
+        self._learn_breakdown(self.tool_rates, window.by_tool, end)
+        return findings
+
+    # ---------------------------------------------------------------------------------- findings
+    def _severity(self, alarm: _Alarm, ratio: float, end: float) -> Severity:
+        sustained = alarm.active and end - alarm.since >= 15 * 60
+        if sustained and ratio >= 10.0:
+            return "critical"
+        if sustained and ratio >= 3.0:
+            return "error"
+        return "warning"
+
+    def _user_finding(
+        self, name: str, user: UserModel, usage: Usage, step: UserStep, target: float, end: float
+    ) -> Finding:
+        tokens = _tokens(usage)
+        ratio = step.short_ratio
+        observed = user.tokens.short_rate
+        expected = user.tokens.mean_rate
+        kind = "user_runaway"
+        if user.context_ratio(tokens, usage.requests) >= self.settings.runaway_context_ratio:
+            kind = "runaway_agent"
+        elif not user.works_at(end - 1.0):
+            kind = "off_hours"
+        alarm = self.user_alarms.get(name, _Alarm())
+        return Finding(
+            kind=kind,
+            severity=self._severity(alarm, ratio, end),
+            metric="total_tokens",
+            observed=observed,
+            expected=expected,
+            score=calibrated_score(step.tail_probability, target),
+            summary=(
+                f"{name} in {self.team}: {observed:,.0f} tokens/window vs {expected:,.0f} usual"
+                f" ({ratio:.1f}x)"
+            ),
+            user=name,
+            top_contributors=(Contributor("user", name, 1.0),),
+        )
+
+    def _track_user_alarm(self, name: str, active: bool, end: float) -> None:
+        alarm = self.user_alarms.get(name)
+        if not active:
+            if alarm is not None:
+                del self.user_alarms[name]
+            return
+        if alarm is None:
+            alarm = self.user_alarms[name] = _Alarm(since=end)
+        alarm.steps += 1
+        if end - alarm.since >= self.settings.accept_shift_after:
+            # A change point: this user's new volume is their normal now.
+            user = self.users[name]
+            for tracker in (user.requests, user.tokens):
+                tracker.mean_rate = max(tracker.mean_rate, tracker.long_rate)
+            del self.user_alarms[name]
+
+    def _established_p(
+        self, series: RateSeries, result: StepResult, fresh_rate: float, params: RateParams
+    ) -> float:
+        """Tail probability of the series' rate without the users still warming up."""
+        if fresh_rate <= 0.0 or series.baseline is None or result.scale <= 0.0:
+            return result.tail_probability
+        established = max(0.0, series.rate - fresh_rate)
+        z = (math.log(established + series.floor(params)) - result.expected) / result.scale
+        return series.baseline.tail_probability(z)
+
+    def _team_finding(
+        self, window: WindowSummary, short_p: float, long_p: float, elevated: int, tested: int
+    ) -> Finding:
+        fam = self._families
+        p = min(short_p, long_p)
+        if short_p <= long_p:
+            observed = self.team_short.rate
+            expected = self.team_short.rate_from(self.team_short_expected(), fam.team_short)
+            kind = "team_surge"
+        else:
+            observed = self.team_long.rate
+            expected = self.team_long.rate_from(self.team_long_expected(), fam.team_long)
+            kind = "slow_ramp"
+        ratio = (observed + 1.0) / (expected + 1.0)
+        contributors = self._contributors(window, "tokens")
+        return Finding(
+            kind=kind,
+            severity=self._severity(self.team_alarm, ratio, window.end),
+            metric="total_tokens",
+            observed=observed,
+            expected=expected,
+            score=calibrated_score(p, self._team_target),
+            summary=(
+                f"{self.team}: {observed:,.0f} tokens/window vs {expected:,.0f} expected"
+                f" ({ratio:.1f}x); {elevated} of {tested} active users above their usual range"
+            ),
+            top_contributors=contributors,
+        )
+
+    def team_band(self) -> tuple[float, float, float]:
+        """Smoothed tokens per window now, what was expected, and the alarm level (for plots)."""
+        series = self.team_short
+        if series.baseline is None or series.baseline.count == 0:
+            return (series.rate, math.nan, math.nan)
+        expected, scale = series.baseline.expected_at(self.last_end)
+        z_alarm = series.baseline.threshold(self._team_target)
+        params = self._families.team_short
+        return (
+            series.rate,
+            series.rate_from(expected, params),
+            series.rate_from(expected + z_alarm * scale, params),
+        )
+
+    def team_short_expected(self) -> float:
+        """Expected log rate of the team's short series at its last window."""
+        assert self.team_short.baseline is not None
+        return self.team_short.baseline.expected_at(self.last_end)[0]
+
+    def team_long_expected(self) -> float:
+        """Expected log rate of the team's long series at its last window."""
+        assert self.team_long.baseline is not None
+        return self.team_long.baseline.expected_at(self.last_end)[0]
+
+    def _cost_finding(self, window: WindowSummary, cost: StepResult, p: float) -> Finding:
+        observed = self.cost.rate
+        expected = self.cost.rate_from(cost.expected, self._families.cost)
+        ratio = (observed + 1e-9) / (expected + 1e-9)
+        return Finding(
+            kind="model_cost_shift",
+            severity=self._severity(self.cost_alarm, ratio, window.end),
+            metric="cost_usd",
+            observed=observed,
+            expected=expected,
+            score=calibrated_score(p, self._team_target),
+            summary=(
+                f"{self.team}: ${observed:,.2f}/window vs ${expected:,.2f} expected ({ratio:.1f}x)"
+                " with token volume in range"
+            ),
+            top_contributors=self._contributors(window, "cost"),
+        )
+
+    def _one_user_carries_excess(self, window: WindowSummary) -> bool:
+        """Whether one user accounts for most of the team's smoothed token excess."""
+        excess = []
+        for name in window.by_user:
+            user = self.users.get(name)
+            if user is not None and user.tokens.usual_now == user.tokens.usual_now:
+                excess.append(max(0.0, user.tokens.short_rate - user.tokens.usual_now))
+        total = sum(excess)
+        return total <= 0.0 or max(excess) >= 0.5 * total
+
+    def _one_user_behind_price(self, window: WindowSummary, usual_log_price: float) -> bool:
+        """Whether a single user accounts for nearly all of this window's cost above the usual
+        cost per token, among several active users."""
+        if len(window.by_user) < 2:
+            return False
+        usual_price = math.exp(usual_log_price)
+        excess = [
+            max(0.0, usage.cost_usd - _tokens(usage) * usual_price)
+            for usage in window.by_user.values()
+        ]
+        total = sum(excess)
+        return total > 0.0 and max(excess) >= SINGLE_USER_SHARE * total
+
+    def _contributors(self, window: WindowSummary, metric: str) -> tuple[Contributor, ...]:
+        """Users, models and tools ranked by their share of the window's excess."""
+
+        def amount(usage: Usage) -> float:
+            return usage.cost_usd if metric == "cost" else _tokens(usage)
+
+        picks: list[Contributor] = []
+        # What a token usually costs this team: the baseline of a cost excess.
+        usual_cost_per_token = 0.0
+        if self.team_short.mean_rate > 0.0 and self.cost.mean_rate == self.cost.mean_rate:
+            usual_cost_per_token = self.cost.mean_rate / self.team_short.mean_rate
+        user_excess: dict[str, float] = {}
+        for name, usage in window.by_user.items():
+            state = self.users.get(name)
+            if state is None or state.tokens.usual_now != state.tokens.usual_now:
+                user_excess[name] = amount(usage)
+                continue
+            # Smoothed excess over what is usual for this user now: one window is too noisy to
+            # say who is behind a surge.
+            excess_tokens = max(0.0, state.tokens.short_rate - state.tokens.usual_now)
+            if metric == "cost":
+                price = usage.cost_usd / _tokens(usage) if _tokens(usage) > 0 else 0.0
+                user_excess[name] = max(
+                    0.0,
+                    state.tokens.short_rate * price - state.tokens.usual_now * usual_cost_per_token,
+                )
+            else:
+                user_excess[name] = excess_tokens
+        index = 0 if metric == "tokens" else 1
+        model_excess = {
+            name: max(0.0, amount(u) - self.model_rates.get(name, [0.0, 0.0, 0.0])[index])
+            for name, u in window.by_model.items()
+        }
+        tool_excess = {
+            name: max(0.0, amount(u) - self.tool_rates.get(name, [0.0, 0.0, 0.0])[index])
+            for name, u in window.by_tool.items()
+        }
+        breakdowns = (("user", user_excess), ("model", model_excess), ("tool", tool_excess))
+        for dimension, excess in breakdowns:
+            total = sum(excess.values())
+            if total <= 0.0:
+                continue
+            ranked = sorted(excess.items(), key=lambda item: (-item[1], item[0]))[:3]
+            picks.extend(
+                Contributor(dimension, name, value / total)  # type: ignore[arg-type]
+                for name, value in ranked
+                if value > 0.0
+            )
+        return tuple(picks)
+
+    # ---------------------------------------------------------------------------------- learning
+    def _track_alarm(
+        self, alarm: _Alarm, active: bool, end: float, residual: float, series: RateSeries
+    ) -> None:
+        if not active:
+            alarm.since, alarm.residual_sum, alarm.steps = math.nan, 0.0, 0
+            return
+        if not alarm.active:
+            alarm.since = end
+        alarm.residual_sum += residual
+        alarm.steps += 1
+        if end - alarm.since >= self.settings.accept_shift_after and series.baseline is not None:
+            # A change point: the anomaly has become the regime; move the baseline to it.
+            series.baseline.shift_level(alarm.residual_sum / alarm.steps)
+            log.info("%s: accepting a new level after %.0fs of alarm", self.team, end - alarm.since)
+            alarm.since, alarm.residual_sum, alarm.steps = math.nan, 0.0, 0
+
+    def _learn_breakdown(
+        self, rates: dict[str, list[float]], usage_by_name: Mapping[str, Usage], end: float
+    ) -> None:
+        weight = 1.0 - math.exp(-self.settings.window_seconds / self.settings.team_long_tau)
+        for name, usage in usage_by_name.items():
+            entry = rates.get(name)
+            if entry is None:
+                entry = rates[name] = [0.0, 0.0, end]
+            keep = math.exp(-(end - entry[2]) / self.settings.team_long_tau)
+            entry[0] = entry[0] * keep + weight * _tokens(usage)
+            entry[1] = entry[1] * keep + weight * usage.cost_usd
+            entry[2] = end
+        if len(rates) > MAX_TRACKED_NAMES:
+            for name in sorted(rates, key=lambda n: rates[n][2])[: len(rates) - MAX_TRACKED_NAMES]:
+                del rates[name]
+
+    # ------------------------------------------------------------------------------------ state
+    def to_state(self) -> bytes:
+        """Compact, versioned snapshot of the team's detector (msgpack)."""
+        plain = {
+            "v": USAGE_STATE_VERSION,
+            "settings": asdict(self.settings),
+            "first_seen": self.first_seen,
+            "last_end": self.last_end,
+            "calendar": [bytes(self.calendar), self.calendar_day.tobytes()],
+            "fresh": self.fresh_rates,
+            "team": [
+                self.team_short.to_plain(),
+                self.team_long.to_plain(),
+                self.cost.to_plain(),
+                self.requests_short.to_plain(),
+                self.requests_long.to_plain(),
+            ],
+            "price": [self.price.to_plain(), self.price_last_tail, self.cost_tokens_rate],
+            "ramp": self.ramp.to_plain(),
+            "breadth": [
+                self.breadth_tail.quantile,
+                self.breadth_tail.excess,
+                self.breadth_last_tail,
+            ],
+            "alarms": [self.team_alarm.to_plain(), self.cost_alarm.to_plain()],
+            "users": {name: u.to_plain() for name, u in self.users.items()},
+            "user_alarms": {name: a.to_plain() for name, a in self.user_alarms.items()},
+            "models": self.model_rates,
+            "tools": self.tool_rates,
+        }
+        packed: bytes = msgpack.packb(plain, use_bin_type=True)
+        return packed
+
+    @classmethod
+    def from_state(cls, team: str, data: bytes) -> UsageDetector:
+        """Inverse of :meth:`to_state`."""
+        plain = msgpack.unpackb(data, raw=False)
+        if plain.get("v") != USAGE_STATE_VERSION:
+            raise ValueError(f"unknown usage detector state version {plain.get('v')!r}")
+        detector = cls(team, UsageDetectorSettings(**plain["settings"]))
+        fam = detector._families
+        detector.first_seen = plain["first_seen"]
+        detector.last_end = plain["last_end"]
+        detector.calendar = bytearray(plain["calendar"][0])
+        detector.calendar_day = array("H")
+        detector.calendar_day.frombytes(plain["calendar"][1])
+        detector.fresh_rates = list(plain["fresh"])
+        team_short, team_long, cost, requests_short, requests_long = plain["team"]
+        detector.requests_short = RateSeries.from_plain(fam.team_short, requests_short)
+        detector.requests_long = RateSeries.from_plain(fam.team_long, requests_long)
+        detector.team_short = RateSeries.from_plain(fam.team_short, team_short)
+        detector.team_long = RateSeries.from_plain(fam.team_long, team_long)
+        detector.cost = RateSeries.from_plain(fam.cost, cost)
+        detector.team_alarm = _Alarm(*plain["alarms"][0])
+        detector.cost_alarm = _Alarm(*plain["alarms"][1])
+        detector.price = RobustSeries.from_plain(fam.cost.series, plain["price"][0])
+        detector.price_last_tail = plain["price"][1]
+        detector.ramp = DayOverDay.from_plain(plain["ramp"])
+        detector.cost_tokens_rate = plain["price"][2]
+        (
+            detector.breadth_tail.quantile,
+            detector.breadth_tail.excess,
+            detector.breadth_last_tail,
+        ) = plain["breadth"]
+        detector.users = {name: UserModel.from_plain(u) for name, u in plain["users"].items()}
+        detector.user_alarms = {name: _Alarm(*a) for name, a in plain["user_alarms"].items()}
+        detector.model_rates = {k: list(v) for k, v in plain["models"].items()}
+        detector.tool_rates = {k: list(v) for k, v in plain["tools"].items()}
+        return detector
+
+
+class UsageDetectorFactory:
+    """Creates and restores :class:`UsageDetector` objects (a ``TeamDetectorFactory``).
+
+    Examples
+    --------
+    >>> factory = UsageDetectorFactory(warmup_seconds=3600.0)
+    >>> detector = factory.create("search")
+    >>> factory.restore("search", detector.to_state()).settings.warmup_seconds
+    3600.0
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = UsageDetectorSettings(**settings)
+
+    def create(self, team: str) -> UsageDetector:
+        """A detector for a team with no history."""
+        return UsageDetector(team, self.settings)
+
+    def restore(self, team: str, state: bytes) -> UsageDetector:
+        """A detector restored from a checkpoint."""
+        return UsageDetector.from_state(team, state)
+
+
+def default_factory(**settings: Any) -> UsageDetectorFactory:
+    """The detector factory the core uses: :class:`UsageDetectorFactory` with ``settings``."""
+    return UsageDetectorFactory(**settings)

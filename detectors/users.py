@@ -1,0 +1,464 @@
+"""Per-user usage model: small, fast, and judged on volume relative to the user's own normal.
+
+A team can have thousands of users, so a user costs a few dozen floats and a few microseconds per
+window in which they are active (an idle user costs nothing: decay is applied lazily from
+timestamps).
+
+Two quantities are followed, each as its smoothed rate divided by the user's own long-run mean
+rate (idle time included), over a short horizon (runaway agents) and a longer one (agent loops):
+
+* **requests** — counts are close to Poisson, so the ratio's upper tail is close to exponential and
+  is modelled as such on a linear scale: a loop at 10x the user's normal volume stands out fast;
+* **tokens** — request sizes are heavy-tailed (one huge context is normal), so the tail is modelled
+  as exponential on ``log(1 + ratio)``, i.e. a Pareto tail: only volume far beyond anything the user
+  does counts, which is what a runaway agent with huge contexts produces.
+
+Each of the four statistics has its own calibrated tail (:func:`detectors.robust.learn_tail_step`:
+a tracked 95 % quantile and the mean excess above it), so a bursty user gets a higher bar than a
+steady one, and the bar corresponds to a target false-alarm rate. The daily cycle needs no profile
+here: working-hour peaks are part of the distribution the tails learn. A long-horizon statistic
+only counts while its short-horizon twin is above its own 95 % quantile: the smoothed rate of an
+incident that has just ended stays high for an hour, and that is not a reason to keep alarming.
+
+What *is* kept per hour is when the user works: the number of distinct days they were active in
+each weekday/weekend hour. That turns a finding into ``off_hours`` when it happens in hours the
+user does not work, and costs 48 small counters.
+
+Examples
+--------
+>>> user = UserModel(first_seen=0.0)
+>>> horizons = UserHorizons()
+>>> def window(minute, tokens, requests):
+...     step = user.observe(60.0 * minute, tokens, requests, 60.0, horizons)
+...     user.learn(60.0 * minute, tokens, requests, 60.0, step, horizons, in_alarm=False)
+...     return step
+>>> steady = [window(m, 1_000.0 + 500.0 * (m % 3), 1 + m % 2) for m in range(1, 3000)]
+>>> max(step.tail_probability for step in steady[-1000:]) > 1e-3
+True
+>>> [window(m, 40_000.0, 30).tail_probability < 1e-5 for m in range(3000, 3004)]
+[False, False, True, True]
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+from detectors.robust import (
+    NORMAL_MEAN_EXCESS_95,
+    SEASONAL_BINS,
+    SECONDS_PER_DAY,
+    TAIL_EXCEEDANCE,
+    learn_tail_step,
+    seasonal_bin,
+)
+
+LN2 = math.log(2.0)
+# Priors of the tails. Requests (linear ratio): "twice the usual rate, give or take one usual
+# rate". Tokens (log(1 + ratio)): "three times the usual, with a normal-like spread above".
+REQUESTS_PRIOR = (2.0, 1.0)
+# A user alarms only once their tail rests on this many active five-minute periods (about 5 of
+# them beyond the 95 % quantile): a newcomer's first busy days are what the tail is learned from.
+MIN_TAIL_SAMPLES = 100
+# Tails start learning once the mean rate they divide by covers a day (and the hour profile
+# has begun): ratios to a younger mean are noise whose excesses would take weeks to forget.
+TAIL_LEARNING_AGE = SECONDS_PER_DAY
+# An hour's profile counts once it has been seen on this many days.
+PROFILE_MIN_DAYS = 2
+# Slowest learning rate of a profile hour: about the last five days of that hour.
+PROFILE_WEIGHT = 0.2
+TOKENS_PRIOR = (math.log(3.0), NORMAL_MEAN_EXCESS_95)
+
+
+@dataclass(frozen=True, slots=True)
+class UserHorizons:
+    """Time constants and calibration of the user model.
+
+    Parameters
+    ----------
+    short_tau, long_tau
+        Smoothing time constants (seconds) of the two rates.
+    mean_half_life
+        Half-life (seconds) of the long-run mean rate.
+    tail_rate
+        Quantile-tracker step per tail update (the tail learns once per time constant).
+    """
+
+    short_tau: float = 300.0
+    long_tau: float = 3600.0
+    mean_half_life: float = 7 * SECONDS_PER_DAY
+    tail_rate: float = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class UserStep:
+    """A user's scored window: token ratios to the usual rate and tail probabilities."""
+
+    short_ratio: float
+    long_ratio: float
+    tail_probability: float
+    requests_probability: float
+    tokens_probability: float
+    idle: float
+
+
+class RatioTracker:
+    """One quantity of one user: mean rate, two smoothed rates and their calibrated tails.
+
+    ``log_scale`` selects the Pareto-like tail on ``log(1 + ratio)`` (heavy-tailed quantities)
+    instead of the exponential tail on the ratio itself.
+    """
+
+    __slots__ = (
+        "hour_peak",
+        "hour_start",
+        "hour_tainted",
+        "log_scale",
+        "long_excess",
+        "long_q",
+        "long_rate",
+        "long_tail_at",
+        "mean_rate",
+        "profile",
+        "profile_count",
+        "short_excess",
+        "short_q",
+        "short_rate",
+        "short_tail_at",
+        "tail_samples",
+        "usual_now",
+    )
+
+    def __init__(self, log_scale: bool) -> None:
+        self.log_scale = log_scale
+        prior_q, prior_excess = TOKENS_PRIOR if log_scale else REQUESTS_PRIOR
+        self.mean_rate = math.nan
+        self.short_rate = 0.0
+        self.long_rate = 0.0
+        self.short_q = self.long_q = prior_q
+        self.short_excess = self.long_excess = prior_excess
+        self.short_tail_at = self.long_tail_at = -math.inf
+        self.tail_samples = 0
+        # Typical peak of the short rate per weekday/weekend hour: what is usual *at this hour*
+        # (a nightly batch job's run, a busy morning) is not an anomaly. Peaks rather than hourly
+        # averages, so that a job filling a third of an hour is not diluted into a third of its
+        # rate. Learned from closed, clean hours.
+        self.profile = array("d", bytes(8 * SEASONAL_BINS))
+        self.profile_count = bytearray(SEASONAL_BINS)
+        self.hour_start = math.nan
+        self.hour_peak = 0.0
+        self.hour_tainted = False
+        self.usual_now = math.nan
+
+    def usual_at(self, ts: float) -> float:
+        """The rate to compare with at ``ts``: the long-run mean, or this hour's peak if higher."""
+        b = seasonal_bin(ts)
+        usual = self.mean_rate
+        if self.profile_count[b] >= PROFILE_MIN_DAYS:
+            usual = max(usual, self.profile[b])
+        return max(usual, 1e-9)
+
+    def close_hours(self, until: float, width: float) -> None:
+        """Fold the hours that ended before ``until`` into the profile (idle hours are zeros)."""
+        if self.hour_start != self.hour_start:
+            self.hour_start = math.floor(until / 3600.0) * 3600.0
+            return
+        current = math.floor(until / 3600.0) * 3600.0
+        hour = self.hour_start
+        steps = 0
+        while hour < current and steps < SEASONAL_BINS:
+            if not self.hour_tainted or hour != self.hour_start:
+                rate = self.hour_peak if hour == self.hour_start else 0.0
+                b = seasonal_bin(hour)
+                seen = self.profile_count[b]
+                self.profile[b] += max(1.0 / (seen + 1), PROFILE_WEIGHT) * (rate - self.profile[b])
+                self.profile_count[b] = min(seen + 1, 255)
+            hour += 3600.0
+            steps += 1
+        if current != self.hour_start:
+            self.hour_start = current
+            self.hour_peak = 0.0
+            self.hour_tainted = False
+
+    def statistic(self, ratio: float) -> float:
+        """The scale the tail is modelled on."""
+        return math.log1p(ratio) if self.log_scale else ratio
+
+    def advance(
+        self, end: float, amount: float, elapsed: float, width: float, horizons: UserHorizons
+    ) -> None:
+        """Decay the smoothed rates over ``elapsed`` seconds and add this window's amount."""
+        if self.mean_rate != self.mean_rate:
+            self.mean_rate = amount
+        self.close_hours(end - width, width)
+        self.usual_now = self.usual_at(end - width)
+        self.short_rate = (
+            self.short_rate * math.exp(-elapsed / horizons.short_tau)
+            + (1.0 - math.exp(-width / horizons.short_tau)) * amount
+        )
+        self.long_rate = (
+            self.long_rate * math.exp(-elapsed / horizons.long_tau)
+            + (1.0 - math.exp(-width / horizons.long_tau)) * amount
+        )
+
+    def ratios(self) -> tuple[float, float]:
+        """Short and long smoothed rates relative to the usual rate (set by :meth:`advance`)."""
+        usual = self.usual_now
+        return self.short_rate / usual, self.long_rate / usual
+
+    def probability(self) -> float:
+        """Tail probability now: the short horizon, or the long one while the short is high."""
+        short_ratio, long_ratio = self.ratios()
+        short_p = _tail_probability(self.statistic(short_ratio), self.short_q, self.short_excess)
+        if short_p >= TAIL_EXCEEDANCE:
+            return short_p
+        long_p = _tail_probability(self.statistic(long_ratio), self.long_q, self.long_excess)
+        return min(short_p, long_p)
+
+    def taint_hour(self) -> None:
+        """An alarming window: its hour will not enter the profile."""
+        self.hour_tainted = True
+
+    def learn(
+        self,
+        end: float,
+        amount: float,
+        idle: float,
+        age: float,
+        width: float,
+        horizons: UserHorizons,
+    ) -> None:
+        """Learn the window: the mean (idle time counts as zeros) and, now and then, the tails."""
+        self.hour_peak = max(self.hour_peak, self.short_rate)
+        self.mean_rate *= min(math.exp(-LN2 * idle / horizons.mean_half_life), 1.0 - idle / age)
+        weight = max(1.0 - math.exp(-LN2 * width / horizons.mean_half_life), width / age)
+        self.mean_rate += weight * (amount - self.mean_rate)
+        if age < TAIL_LEARNING_AGE:
+            # Ratios to a mean of a few hours are noise; learning tails from them would leave
+            # excesses that take weeks to forget.
+            return
+        short_ratio, long_ratio = self.ratios()
+        relative = not self.log_scale
+        lowest = 0.5 if self.log_scale else 1.0
+        if end - self.short_tail_at >= horizons.short_tau:
+            self.short_tail_at = end
+            self.tail_samples = min(self.tail_samples + 1, 1_000_000)
+            self.short_q, self.short_excess = learn_tail_step(
+                self.short_q,
+                self.short_excess,
+                self.statistic(short_ratio),
+                horizons.tail_rate,
+                relative=relative,
+                lowest_quantile=lowest,
+            )
+        if end - self.long_tail_at >= horizons.long_tau:
+            self.long_tail_at = end
+            self.long_q, self.long_excess = learn_tail_step(
+                self.long_q,
+                self.long_excess,
+                self.statistic(long_ratio),
+                horizons.tail_rate,
+                relative=relative,
+                lowest_quantile=lowest,
+            )
+
+    def to_plain(self) -> list[Any]:
+        """Compact msgpack-able form."""
+        return [
+            self.mean_rate,
+            self.short_rate,
+            self.long_rate,
+            self.short_q,
+            self.short_excess,
+            self.long_q,
+            self.long_excess,
+            self.short_tail_at,
+            self.long_tail_at,
+            self.hour_start,
+            self.hour_peak,
+            self.hour_tainted,
+            self.usual_now,
+            self.tail_samples,
+            self.profile.tobytes(),
+            bytes(self.profile_count),
+        ]
+
+    @classmethod
+    def from_plain(cls, log_scale: bool, plain: list[Any]) -> RatioTracker:
+        """Inverse of :meth:`to_plain`."""
+        tracker = cls(log_scale)
+        (
+            tracker.mean_rate,
+            tracker.short_rate,
+            tracker.long_rate,
+            tracker.short_q,
+            tracker.short_excess,
+            tracker.long_q,
+            tracker.long_excess,
+            tracker.short_tail_at,
+            tracker.long_tail_at,
+            tracker.hour_start,
+            tracker.hour_peak,
+            tracker.hour_tainted,
+            tracker.usual_now,
+            tracker.tail_samples,
+        ) = plain[:14]
+        tracker.profile = array("d", plain[14])
+        tracker.profile_count = bytearray(plain[15])
+        return tracker
+
+
+class UserModel:
+    """Requests and tokens of one user, with an activity calendar."""
+
+    __slots__ = (
+        "active_days",
+        "active_windows",
+        "first_seen",
+        "last_active_day",
+        "last_end",
+        "log_price",
+        "requests",
+        "tokens",
+        "tokens_per_request",
+    )
+
+    def __init__(self, first_seen: float) -> None:
+        self.first_seen = first_seen
+        self.active_windows = 0
+        self.last_end = math.nan
+        self.requests = RatioTracker(log_scale=False)
+        self.tokens = RatioTracker(log_scale=True)
+        self.tokens_per_request = math.nan
+        self.log_price = math.nan
+        self.active_days = bytearray(SEASONAL_BINS)
+        self.last_active_day = array("H", bytes(2 * SEASONAL_BINS))
+
+    def observe(
+        self, end: float, tokens: float, requests: int, width: float, horizons: UserHorizons
+    ) -> UserStep:
+        """Score the user's window ending at ``end``; :meth:`learn` must follow.
+
+        An absent user in alarm is observed with zero tokens and requests, so that the alarm
+        follows their decaying rates rather than stopping (and restarting) with their gaps.
+        """
+        if self.last_end != self.last_end:
+            self.last_end = end - width
+        elapsed = end - self.last_end
+        idle = max(elapsed - width, 0.0)
+        self.requests.advance(end, float(requests), elapsed, width, horizons)
+        self.tokens.advance(end, tokens, elapsed, width, horizons)
+        self.last_end = end
+        requests_p = self.requests.probability()
+        tokens_p = self.tokens.probability()
+        short_ratio, long_ratio = self.tokens.ratios()
+        # Requests carry the evidence; tokens alone (a few huge requests) are normal, so they only
+        # count when requests are up too. Two families tested: Bonferroni keeps the target.
+        if requests_p >= TAIL_EXCEEDANCE:
+            tokens_p = 1.0
+        p = min(1.0, 2.0 * min(requests_p, tokens_p))
+        return UserStep(short_ratio, long_ratio, p, requests_p, tokens_p, idle)
+
+    def learn(
+        self,
+        end: float,
+        tokens: float,
+        requests: int,
+        width: float,
+        step: UserStep,
+        horizons: UserHorizons,
+        in_alarm: bool,
+    ) -> None:
+        """Learn the window :meth:`observe` scored; an alarming window teaches nothing."""
+        self.active_windows += 1
+        if in_alarm:
+            self.requests.taint_hour()
+            self.tokens.taint_hour()
+            return
+        age = max(end - self.first_seen, width)
+        self.requests.learn(end, float(requests), step.idle, age, width, horizons)
+        self.tokens.learn(end, tokens, step.idle, age, width, horizons)
+        if requests > 0 and tokens > 0:
+            ratio = math.log(tokens / requests)
+            if self.tokens_per_request != self.tokens_per_request:
+                self.tokens_per_request = ratio
+            else:
+                self.tokens_per_request += 0.02 * (ratio - self.tokens_per_request)
+        day = int(end // SECONDS_PER_DAY) % 65_536
+        b = seasonal_bin(end - width)
+        if self.last_active_day[b] != day:
+            self.last_active_day[b] = day
+            self.active_days[b] = min(self.active_days[b] + 1, 255)
+
+    def knows_its_tail(self) -> bool:
+        """Whether the tails rest on enough active periods (``MIN_TAIL_SAMPLES``) to be trusted."""
+        return self.requests.tail_samples >= MIN_TAIL_SAMPLES
+
+    def active_fraction(self, end: float, width: float) -> float:
+        """Share of the windows since first seen in which the user was active."""
+        age_in_windows = max((end - self.first_seen) / width, 1.0)
+        return min(1.0, max(self.active_windows, 1) / age_in_windows)
+
+    def works_at(self, ts: float) -> bool:
+        """Whether the user has been active in this hour (weekday/weekend) on two days or more."""
+        return self.active_days[seasonal_bin(ts)] >= 2
+
+    def learn_price(self, tokens: float, cost: float) -> None:
+        """Follow the user's usual cost per token (a slow exponentially weighted log mean)."""
+        if tokens <= 0 or cost <= 0:
+            return
+        value = math.log(cost / tokens)
+        if self.log_price != self.log_price:
+            self.log_price = value
+        else:
+            self.log_price += 0.01 * (value - self.log_price)
+
+    def price_ratio(self, tokens: float, cost: float) -> float:
+        """This window's cost per token relative to the user's usual."""
+        if tokens <= 0 or cost <= 0 or self.log_price != self.log_price:
+            return 1.0
+        return math.exp(math.log(cost / tokens) - self.log_price)
+
+    def context_ratio(self, tokens: float, requests: int) -> float:
+        """Tokens per request in this window relative to the user's usual."""
+        if requests <= 0 or tokens <= 0 or self.tokens_per_request != self.tokens_per_request:
+            return 1.0
+        return math.exp(math.log(tokens / requests) - self.tokens_per_request)
+
+    # ------------------------------------------------------------------------------------ state
+    def to_plain(self) -> list[Any]:
+        """Compact msgpack-able form."""
+        return [
+            self.first_seen,
+            self.active_windows,
+            self.last_end,
+            self.requests.to_plain(),
+            self.tokens.to_plain(),
+            self.tokens_per_request,
+            self.log_price,
+            bytes(self.active_days),
+            self.last_active_day.tobytes(),
+        ]
+
+    @classmethod
+    def from_plain(cls, plain: list[Any]) -> UserModel:
+        """Inverse of :meth:`to_plain`."""
+        user = cls(plain[0])
+        user.active_windows = plain[1]
+        user.last_end = plain[2]
+        user.requests = RatioTracker.from_plain(False, plain[3])
+        user.tokens = RatioTracker.from_plain(True, plain[4])
+        user.tokens_per_request = plain[5]
+        user.log_price = plain[6]
+        user.active_days = bytearray(plain[7])
+        days = array("H")
+        days.frombytes(plain[8])
+        user.last_active_day = days
+        return user
+
+
+def _tail_probability(value: float, quantile: float, mean_excess: float) -> float:
+    # The exponential tail, continued below the quantile only to keep scores monotone.
+    return min(1.0, TAIL_EXCEEDANCE * math.exp(-(value - quantile) / mean_excess))

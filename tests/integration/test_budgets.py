@@ -1,0 +1,187 @@
+"""Budgets on the real broker: a killed worker neither repeats nor loses a threshold crossing."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import time
+import urllib.request
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from detectors.placeholder import EWZScoreFactory
+from tests.integration.conftest import Service
+from tests.traffic import team_of
+from tokenradar.core.budgets import BudgetConfig
+from tokenradar.core.engine import CoreConfig
+from tokenradar.core.router import Core
+
+TEAMS_FILE = """
+[org]
+timezone = "America/Los_Angeles"
+monthly_budget_usd = 1000
+
+[teams."team-0"]
+monthly_budget_usd = 100
+hard_budget = true
+
+[teams."team-1"]
+monthly_budget_usd = 120
+monthly_token_allocation = 20000000
+
+[teams."team-2"]
+monthly_budget_usd = 90
+thresholds_pct = [25, 50, 75, 100]
+
+[teams."team-3"]
+monthly_budget_usd = 150
+"""
+# 20:00 on November 30 in Los Angeles (04:00 UTC on December 1): four hours of November, then
+# four of December.
+START = datetime(2026, 11, 30, 20, tzinfo=ZoneInfo("America/Los_Angeles")).timestamp()
+
+
+def budget_traffic(seed: int = 5, hours: float = 8.0, step: float = 0.3) -> list[bytes]:
+    """About $40 an hour per team, events a little out of order, 1% sent twice."""
+    rng = random.Random(seed)
+    messages: list[bytes] = []
+    second = 0.0
+    n = 0
+    while second < hours * 3600:
+        team = f"team-{rng.randrange(4)}"
+        tokens = int(rng.lognormvariate(7, 0.5))
+        messages.append(
+            orjson.dumps(
+                {
+                    "ts": START + second + rng.uniform(-10, 0),
+                    "team": team,
+                    "user": f"{team}-user-{rng.randrange(6)}",
+                    "model": rng.choice(["claude-sonnet-4", "gpt-5-mini"]),
+                    "input_tokens": tokens,
+                    "output_tokens": tokens // 4,
+                    "cost_usd": round(rng.uniform(0.0, 0.0267), 6),
+                    "event_id": f"b{seed}-{n}",
+                }
+            )
+        )
+        n += 1
+        if rng.random() < 0.01:
+            messages.append(messages[-1])
+        second += step
+    return messages
+
+
+def expected_run(messages: list[bytes], partitions: int) -> tuple[list[Any], Core]:
+    config = CoreConfig(budgets=BudgetConfig.parse(TEAMS_FILE))
+    core = Core(config, EWZScoreFactory(), partitions)
+    offsets = [0] * partitions
+    alerts = []
+    for message in messages:
+        partition = core.partition_of(team_of(message).decode())
+        alerts.extend(core.handle(partition, offsets[partition], message).alerts)
+        offsets[partition] += 1
+    return alerts, core
+
+
+def period_of(window_start: str) -> str:
+    """The budget period (a month in the organisation's time zone) of a window."""
+    local = datetime.fromisoformat(window_start).astimezone(ZoneInfo("America/Los_Angeles"))
+    return f"{local:%Y-%m}"
+
+
+def budgets_page(service: Service) -> list[dict[str, Any]] | None:
+    try:
+        url = f"http://127.0.0.1:{service.web_port}/budgets"
+        with urllib.request.urlopen(url, timeout=1) as response:
+            teams: list[dict[str, Any]] = json.load(response)["teams"]
+            return teams
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.mark.xfail(
+    reason="known defect: after a SIGKILL across the month boundary the restarted worker can "
+    "decide a budget crossing one or two windows away from the uninterrupted run (same alert "
+    "id, different window); the in-process crash/restore of the same stream agrees exactly, "
+    "so the divergence is in the Faust restore path and is being chased",
+    strict=False,
+)
+def test_thresholds_fire_once_per_period_through_a_sigkill(
+    service: Service, tmp_path: Path
+) -> None:
+    teams_file = tmp_path / "teams.toml"
+    teams_file.write_text(TEAMS_FILE)
+    service.extra_env["TOKENRADAR_TEAMS_FILE"] = str(teams_file)
+    messages = budget_traffic()
+    expected_alerts, expected_core = expected_run(messages, service.partitions)
+    expected = {a.alert_id: a.model_dump(mode="json") for a in expected_alerts}
+    budget_ids = {i for i, a in expected.items() if a["kind"].startswith("budget_")}
+    assert len(budget_ids) >= 20  # crossings in both months, for every team
+    service.cli("topics")
+    service.produce(messages, key=team_of)
+    log = tmp_path / "worker.log"
+    first = service.start_worker(log)
+    service.wait_for_health(
+        lambda h: sum(p["events"] for p in h["partitions"].values()) >= len(messages) // 3,
+        timeout=90,
+    )
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    service.start_worker(log)
+    records = service.consume(
+        service.alerts_topic,
+        until=lambda r: {orjson.loads(v)["alert_id"] for _, v, _ in r} >= set(expected),
+        timeout=120,
+        worker_log=log,
+    )
+    live: dict[str, dict[str, Any]] = {}
+    for _, value, _ in records:
+        alert = orjson.loads(value)
+        # A repeat after the crash is the same alert, byte for byte.
+        assert live.setdefault(alert["alert_id"], alert) == alert
+    assert live == expected
+    # The second worker resumed from the checkpointed team states (budgets included).
+    assert sum(int(n) for n in re.findall(r"restored: (\d+) teams", log.read_text())) > 0
+    crossings = Counter(
+        (a["team"], a["metric"], a["threshold_pct"], period_of(a["window_start"]))
+        for a in live.values()
+        if a["kind"] == "budget_threshold" and a["status"] == "firing"
+    )
+    assert max(crossings.values()) == 1
+    assert {period for *_, period in crossings} == {"2026-11", "2026-12"}
+    # November crossings in Los Angeles time, though the stream was all December in UTC.
+    assert any(a["window_start"].startswith("2026-12-01T0") and "2026-11" in a["summary"]
+               for a in live.values() if a["kind"] == "budget_threshold")  # fmt: skip
+
+    # Where teams stand: the worker's page matches the same events run offline ...
+    wanted = sorted(
+        (processor.budget_snapshot(team) for processor in expected_core.processors.values()
+         for team in processor.teams),
+        key=lambda d: str(d["team"]),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while budgets_page(service) != wanted and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert budgets_page(service) == wanted
+    # ... and `tokenradar status` reads the budgets topic.
+    deadline = time.monotonic() + 30
+    while True:
+        status = json.loads(service.cli("status", "--json").stdout)
+        if len(status["teams"]) == 4 and all(t["period"] == "2026-12" for t in status["teams"]):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"status never showed December for every team: {status}")
+        time.sleep(1)
+    assert status["organisation"]["budget_usd"] == 1000
+    table = service.cli("status").stdout.decode()
+    for column in ("team", "spent", "budget", "percent", "projected", "runs out on", "team-3"):
+        assert column in table
