@@ -35,6 +35,10 @@ def test_simulated_runaway_agent_fires_an_alert_for_its_team_within_60_seconds(
             "11",
             "--teams",
             "8",
+            # Half the request rates: the worker gets through three days of history (about
+            # 200,000 events) well within the minute, even on a busy machine.
+            "--rate-scale",
+            "0.5",
             "--start",
             START,
             "--history",
