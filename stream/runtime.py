@@ -30,7 +30,7 @@ from tokenradar.core.engine import ClosedWindow, PartitionProcessor
 from tokenradar.core.router import Core, MessageResult, event_to_json
 from tokenradar.settings import Settings
 
-from . import metrics
+from . import metrics, state_chunks
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,8 @@ class StreamRuntime:
         self._last_checkpoint: dict[int, float] = {}
         self._last_offset: dict[int, int] = {}
         self._reported: dict[int, tuple[int, int]] = {}
+        # Keys of the parts of team states too large for one record (see state_chunks).
+        self._state_parts: dict[bytes, list[bytes]] = {}
         self.last_message_at: float | None = None
         core.restore = self.restore_partition
 
@@ -91,7 +93,12 @@ class StreamRuntime:
     def restore_partition(self, partition: int) -> PartitionProcessor:
         """Rebuild a partition's processor from the tables (empty on a first start)."""
         prefix = f"{partition}/".encode()
-        states = [value for key, value in self.team_table.items() if key.startswith(prefix)]
+        rows = ((key, value) for key, value in self.team_table.items() if key.startswith(prefix))
+        states = []
+        for key, state, parts in state_chunks.assemble(rows):
+            states.append(state)
+            if parts:
+                self._state_parts[key] = parts
         meta = self.meta_table.get(meta_key(partition))
         processor = PartitionProcessor.restore(
             partition, self.core.config, self.core.factory, meta, states
@@ -112,6 +119,9 @@ class StreamRuntime:
             self._since_checkpoint.pop(partition, None)
             self._last_checkpoint.pop(partition, None)
             self._reported.pop(partition, None)
+            prefix = f"{partition}/".encode()
+            for key in [key for key in self._state_parts if key.startswith(prefix)]:
+                del self._state_parts[key]
 
     # -- the per-message path -----------------------------------------------------------------
 
@@ -205,7 +215,7 @@ class StreamRuntime:
         if processor is not None:
             dirty = False
             for team, data in processor.dirty_states():
-                self.team_table[team_key(partition, team)] = data
+                self._write_state(team_key(partition, team), data)
                 dirty = True
             if dirty:
                 # Team states must be on the broker before the partition's stream time that
@@ -227,6 +237,17 @@ class StreamRuntime:
             lag = max(0, highwater - self._last_offset[partition] - 1)
             metrics.CONSUMER_LAG.labels(str(partition)).set(lag)
         metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
+
+    def _write_state(self, key: bytes, data: bytes) -> None:
+        """Write one team's state: one record, or parts and then their header (state_chunks)."""
+        writes = state_chunks.split(key, data)
+        for write_key, value in writes:
+            self.team_table[write_key] = value
+        # The header that named the old parts is replaced: they are garbage now.
+        for stale in self._state_parts.pop(key, ()):
+            del self.team_table[stale]
+        if len(writes) > 1:
+            self._state_parts[key] = [write_key for write_key, _ in writes[:-1]]
 
     def _report_counts(self, partition: int, processor: PartitionProcessor) -> None:
         late, duplicates = processor.counters.late, processor.counters.duplicates
