@@ -182,7 +182,15 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's stub is too narrow
     async def on_rebalance_complete(sender: Any, **kwargs: Any) -> None:
-        # Sent once the tables are recovered: the outbox of each owned partition is complete.
+        # Faust sends this once the tables are recovered, then resumes the usage partitions,
+        # seeks them to the committed offsets and only then calls flow_control.resume(), which
+        # empties every stream buffer. Flow control is still active from the changelog
+        # recovery, so messages fetched during the seek would reach the agent's buffer and be
+        # thrown away while the fetch position moves past them: the worker would never see
+        # them (faust-streaming issue #596; docs/kafka.md). Suspended, the fetcher waits
+        # before the buffer instead, and the resume lets it through in order.
+        app.flow_control.suspend()
+        # The outbox of each owned partition is complete.
         usage_name = usage_topic.get_topic_name()
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == usage_name}
         delivery.start(owned)

@@ -122,6 +122,7 @@ class StreamRuntime:
             prefix = f"{partition}/".encode()
             for key in [key for key in self._state_parts if key.startswith(prefix)]:
                 del self._state_parts[key]
+            self._last_offset.pop(partition, None)
 
     # -- the per-message path -----------------------------------------------------------------
 
@@ -134,6 +135,17 @@ class StreamRuntime:
             raw = bytes(raw or b"")
         metrics.MESSAGES_IN.inc()
         self.last_message_at = time.time()
+        previous = self._last_offset.get(partition)
+        if previous is not None and offset > previous + 1:
+            # Legitimate after transaction markers or compaction; anything else means messages
+            # were lost between the consumer and this agent (see docs/kafka.md).
+            log.warning(
+                "%s[%d]: offsets %d..%d were not delivered to the agent",
+                message.topic,
+                partition,
+                previous + 1,
+                offset - 1,
+            )
         result = self.core.handle(partition, offset, bytes(raw))
         await self._publish(result, message)
         self._pending[partition].append(event)
