@@ -58,6 +58,8 @@ from alerts.silences import SilenceStore
 from alerts.transport import Transport
 from detectors.base import WindowSummary
 
+from . import flushing
+
 log = logging.getLogger(__name__)
 
 # Done markers older than the horizon are dropped this often (they only block re-acceptance of an
@@ -92,7 +94,7 @@ class DurabilityBarrier:
             return
         # Concurrent callers each flush: a caller must not return on a flush that started before
         # its own write was handed over.
-        await self._producer().flush()
+        await flushing.flush(self._producer())
         self._durable = max(self._durable, target)
 
 

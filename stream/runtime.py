@@ -30,7 +30,7 @@ from tokenradar.core.engine import ClosedWindow, PartitionProcessor
 from tokenradar.core.router import Core, MessageResult, event_to_json
 from tokenradar.settings import Settings
 
-from . import metrics, state_chunks
+from . import flushing, metrics, state_chunks
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ class StreamRuntime:
                 await self.budgets_topic.send(
                     key=str(document["team"]).encode(), value=orjson.dumps(document)
                 )
-        await self._producer().flush()
+        await flushing.flush(self._producer())
         if processor is not None:
             dirty = False
             for team, data in processor.dirty_states():
@@ -235,7 +235,7 @@ class StreamRuntime:
                 # restored watermark ahead of a team's state would misjudge its re-delivered
                 # events as late. Teams ahead of the watermark are harmless: they skip what
                 # they already hold.
-                await self._producer().flush()
+                await flushing.flush(self._producer())
             self.meta_table[meta_key(partition)] = processor.meta_bytes()
             metrics.WATERMARK.labels(str(partition)).set(max(processor.watermark, 0.0))
             self._report_counts(partition, processor)

@@ -7,6 +7,7 @@ the local store, and ``send_changelog``); the real tables run in the integration
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -26,6 +27,10 @@ class RecordingTable:
 
 
 class CountingProducer:
+    # Like a threaded Faust producer, it keeps no buffer in front of its client.
+    app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=True))
+    buffer = None
+
     def __init__(self) -> None:
         self.flushes = 0
 
