@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import msgpack
 import orjson
 import pytest
 
@@ -181,3 +182,24 @@ def test_state_round_trips_through_bytes(partitions: int) -> None:
     )
     assert dict(restored.dirty_states()) == {}
     assert {t: s.to_bytes() for t, s in restored.teams.items()} == states
+
+
+def test_checkpoints_with_the_part_packed_at_close_equal_a_full_packing() -> None:
+    messages = synthetic_messages(seed=4, minutes=90)
+    processor = PartitionProcessor(0, CONFIG, EWZScoreFactory())
+    compared = closed_between = 0
+    for offset, m in enumerate(messages):
+        processor.process(parse_message(m)[0][0], offset)
+        if offset % 50:
+            continue
+        closed_between += len(processor.drain().windows)
+        for team, data in processor.dirty_states():
+            state = processor.teams[team]
+            state.invalidate_closed_part()
+            assert msgpack.unpackb(data, strict_map_key=False) == msgpack.unpackb(
+                state.to_bytes(), strict_map_key=False
+            )
+            compared += 1
+    # Teams were checkpointed between closes (cached part reused) and across them.
+    assert compared > 100
+    assert closed_between > 10

@@ -38,6 +38,11 @@ READABLE_STATE_VERSIONS = (1, 2, 3)
 WHOLE_MESSAGE = 1 << 62
 NO_OFFSET = -1
 
+# One packer for the team states (it returns bytes per call and keeps no state between them).
+_PACKER = msgpack.Packer(use_bin_type=True)
+# Entries of a team state packed once per window close: detector, lifecycle, budget.
+_CLOSED_ENTRIES = 3
+
 # An accumulator is a list [input_tokens, output_tokens, cached_input_tokens, cost_usd, requests]:
 # lists keep the per-event path to a few integer additions.
 Accumulator = list[Any]
@@ -182,6 +187,7 @@ class TeamState:
         "events",
         "late",
         "lifecycle",
+        "packed_at_close",
         "partition",
         "recent_ids",
         "team",
@@ -207,27 +213,44 @@ class TeamState:
         self.events = 0
         self.duplicates = 0
         self.budget = TeamBudget()
+        # The detector, lifecycle and budget change only when a window closes, but a team is
+        # checkpointed whenever an event arrived: their packed entries are kept until the next
+        # close (see invalidate_closed_part) instead of being packed again every checkpoint.
+        self.packed_at_close: bytes | None = None
+
+    def invalidate_closed_part(self) -> None:
+        """Note that the detector, lifecycle or budget changed (a window closed)."""
+        self.packed_at_close = None
 
     def to_bytes(self) -> bytes:
-        packed: bytes = msgpack.packb(
-            {
-                "v": STATE_VERSION,
-                "team": self.team,
-                "partition": self.partition,
-                "applied_offset": self.applied_offset,
-                "applied_index": self.applied_index,
-                "windows": [w.to_plain() for w in self.windows.values()],
-                "recent_ids": list(self.recent_ids.items()),
-                "late": self.late,
-                "events": self.events,
-                "duplicates": self.duplicates,
-                "detector": self.detector.to_state(),
-                "lifecycle": self.lifecycle.to_state(),
-                "budget": self.budget.to_plain(),
-            },
-            use_bin_type=True,
-        )
-        return packed
+        """The state as one msgpack map (the same map whichever parts were cached)."""
+        pack = _PACKER.pack
+        closed = self.packed_at_close
+        if closed is None:
+            closed = self.packed_at_close = b"".join(
+                pack(key) + pack(value)
+                for key, value in (
+                    ("detector", self.detector.to_state()),
+                    ("lifecycle", self.lifecycle.to_state()),
+                    ("budget", self.budget.to_plain()),
+                )
+            )
+        head = {
+            "v": STATE_VERSION,
+            "team": self.team,
+            "partition": self.partition,
+            "applied_offset": self.applied_offset,
+            "applied_index": self.applied_index,
+            "windows": [w.to_plain() for w in self.windows.values()],
+            "recent_ids": list(self.recent_ids.items()),
+            "late": self.late,
+            "events": self.events,
+            "duplicates": self.duplicates,
+        }
+        parts = [_PACKER.pack_map_header(len(head) + _CLOSED_ENTRIES)]
+        parts.extend(pack(key) + pack(value) for key, value in head.items())
+        parts.append(closed)
+        return b"".join(parts)
 
     @classmethod
     def from_bytes(cls, data: bytes, factory: TeamDetectorFactory, config: CoreConfig) -> TeamState:
@@ -395,6 +418,7 @@ class PartitionProcessor:
             ClosedWindow(self.partition, summary, detected_at, late_events, late_tokens, late_cost)
         )
         self.counters.windows_closed += 1
+        state.invalidate_closed_part()
         findings = state.detector.update(summary)
         alerts = state.lifecycle.decide(summary.start, summary.end, detected_at, findings)
         budget_alerts = observe_window(
