@@ -5,10 +5,11 @@ organisation topic (``<budgets topic>-org``), always to one partition: the usage
 of the team ``(organisation)``. The topic has as many partitions as the usage topic, so Faust
 assigns that partition to the worker that owns the same usage partition, and with it the
 partition's delivery relay: organisation alerts go through the same outbox and notifiers as
-the team's alerts, with nothing crossing workers.
+the teams' alerts, with nothing crossing workers.
 
 State lives in the ``org-budget`` table (memory store, rebuilt from its changelog whenever the
-partition is assigned): one row per team (``team/<name>``, its latest standing in the period)
+partition is assigned): one row per team and period (``team/<period>/<name>``, its latest
+standing)
 and one per announcement (``mark/<period>|<level>``). An alert's outbox entries and its copy on
 the alerts topic are flushed to the broker before the mark that says it was announced is
 written, and the mark is flushed before the next snapshot is read: a crash in between repeats
@@ -125,9 +126,9 @@ class OrgBudgetAggregator:
         if update.alerts:
             # The announcement is on the broker before the mark that records it.
             await self._producer().flush()
-        for team in update.teams_changed:
-            key = TEAM_PREFIX + team.encode()
-            standing = state.teams.get(team)
+        for period, team in update.standings_changed:
+            key = TEAM_PREFIX + f"{period}/{team}".encode()
+            standing = state.standings.get((period, team))
             if standing is None:
                 if self.table.get(key) is not None:
                     del self.table[key]

@@ -101,15 +101,20 @@ class OrgUpdate:
     """What one snapshot changed: the alerts it raised and the state to persist."""
 
     alerts: list[Alert]
-    # Teams whose standing was written or dropped (persist ``OrgBudget.teams[team]`` or delete).
-    teams_changed: list[str]
+    # Standings written or dropped, as (period, team): persist ``OrgBudget.standings[key]``,
+    # or delete it when it is no longer there.
+    standings_changed: list[tuple[str, str]]
     # Announcements added and removed, as ``"<period>|<level>"`` marks.
     marks_added: list[str]
     marks_removed: list[str]
 
 
 class OrgBudget:
-    """The latest standing of every team in the organisation's current period.
+    """The latest standing of every team in the organisation's current and previous period.
+
+    Each period is summed on its own: a team still reporting the last days of the previous
+    month (its partition lags behind others, as after a restart or while catching up) adds to
+    that month, never to the new one, and the new month does not wait for it.
 
     Examples
     --------
@@ -125,48 +130,45 @@ class OrgBudget:
     [50.0]
     >>> org.observe(snap("search", 25.0, "2026-11-02T10:01:00+00:00"), config).alerts
     []
-    >>> org.spent_usd
+    >>> org.spent_usd("2026-11")
     55.0
     """
 
-    __slots__ = ("marks", "teams")
+    __slots__ = ("marks", "standings")
 
     def __init__(self) -> None:
-        self.teams: dict[str, TeamStanding] = {}
-        # Announced this period and before: "2026-11|usd:50", "2026-11|forecast".
+        self.standings: dict[tuple[str, str], TeamStanding] = {}
+        # Announced: "2026-11|usd:50", "2026-11|forecast".
         self.marks: set[str] = set()
 
     @property
     def period(self) -> str | None:
         """The organisation's current period: the latest among its teams' snapshots."""
-        return max((s.period for s in self.teams.values()), default=None)
+        return max((period for period, _ in self.standings), default=None)
 
-    @property
-    def spent_usd(self) -> float:
-        """Month-to-date spend of the whole organisation."""
-        period = self.period
-        return sum(s.spent_usd for s in self.teams.values() if s.period == period)
+    def _of(self, period: str) -> list[TeamStanding]:
+        return [s for (p, _), s in self.standings.items() if p == period]
 
-    @property
-    def projected_usd(self) -> float:
-        """Projected month-end spend: believed team forecasts, spend so far for the rest."""
-        period = self.period
+    def spent_usd(self, period: str) -> float:
+        """The organisation's spend in ``period`` so far."""
+        return sum(s.spent_usd for s in self._of(period))
+
+    def projected_usd(self, period: str) -> float:
+        """Projected spend of ``period``: believed team forecasts, spend so far for the rest."""
         return sum(
             s.spent_usd if s.projected_usd is None else max(s.projected_usd, s.spent_usd)
-            for s in self.teams.values()
-            if s.period == period
+            for s in self._of(period)
         )
 
-    @property
-    def as_of(self) -> float | None:
-        """Event time of the latest snapshot counted."""
-        return max((s.as_of for s in self.teams.values()), default=None)
+    def as_of(self, period: str) -> float:
+        """Event time of the latest snapshot counted in ``period``."""
+        return max((s.as_of for s in self._of(period)), default=0.0)
 
     @classmethod
     def restore(cls, standings: list[TeamStanding], marks: list[str]) -> OrgBudget:
         """Rebuild from persisted standings and marks."""
         org = cls()
-        org.teams = {s.team: s for s in standings}
+        org.standings = {(s.period, s.team): s for s in standings}
         org.marks = set(marks)
         return org
 
@@ -186,37 +188,39 @@ class OrgBudget:
             ``resolved`` alerts for the previous period's episodes when a new period starts,
             then at most one ``budget_threshold`` (the highest level crossed by this snapshot;
             lower ones crossed with it count as announced) and at most one ``budget_forecast``
-            per period.
+            per period. A snapshot of the previous period can still cross its levels: they
+            are announced with that period's name.
         """
         nothing = OrgUpdate([], [], [], [])
         standing = TeamStanding.from_snapshot(document)
         if standing is None:
             return nothing
         current = self.period
-        if current is not None and standing.period < current:
-            # A lagging team's last words about a period that is over for the organisation.
+        if current is not None and _month(standing.period) < _month(current) - 1:
+            # Older than the previous period: nothing left to announce about it.
             return nothing
-        held = self.teams.get(standing.team)
-        if (
-            held is not None
-            and held.period == standing.period
-            and (standing.as_of, standing.spent_usd) <= (held.as_of, held.spent_usd)
+        key = (standing.period, standing.team)
+        held = self.standings.get(key)
+        if held is not None and (standing.as_of, standing.spent_usd) <= (
+            held.as_of,
+            held.spent_usd,
         ):
+            # A repeat (snapshots are at-least-once) or older than what is held.
             return nothing
         alerts: list[Alert] = []
-        teams_changed = [standing.team]
+        changed = [key]
         marks_removed: list[str] = []
         if current is not None and standing.period > current:
             alerts.extend(self._period_resolved(current, standing, config))
-            # Standings of the old period no longer count; their teams re-appear with their
-            # first snapshot of the new one.
-            stale = [t for t, s in self.teams.items() if s.period != standing.period]
-            for team in stale:
-                del self.teams[team]
-            teams_changed.extend(t for t in stale if t != standing.team)
-            marks_removed = sorted(m for m in self.marks if not m.startswith(f"{standing.period}|"))
+            # Only the new period and the one before it are kept.
+            keep = _month(standing.period) - 1
+            stale = [k for k in self.standings if _month(k[0]) < keep]
+            for old in stale:
+                del self.standings[old]
+            changed.extend(stale)
+            marks_removed = sorted(m for m in self.marks if _month(m.split("|")[0]) < keep)
             self.marks.difference_update(marks_removed)
-        self.teams[standing.team] = standing
+        self.standings[key] = standing
         marks_added: list[str] = []
         if config.org_monthly_budget_usd is not None:
             threshold = self._threshold(config, standing.period, marks_added)
@@ -225,13 +229,13 @@ class OrgBudget:
             outlook = self._forecast(config, standing.period, marks_added)
             if outlook is not None:
                 alerts.append(outlook)
-        return OrgUpdate(alerts, teams_changed, marks_added, marks_removed)
+        return OrgUpdate(alerts, changed, marks_added, marks_removed)
 
     # -- alerts ---------------------------------------------------------------------------------
 
     def _threshold(self, config: BudgetConfig, period: str, marks_added: list[str]) -> Alert | None:
         allocation = float(config.org_monthly_budget_usd or 0.0)
-        spent = self.spent_usd
+        spent = self.spent_usd(period)
         percent = 100.0 * spent / allocation
         crossed = [
             level
@@ -244,13 +248,12 @@ class OrgBudget:
             marks_added.append(_mark(period, f"usd:{level:g}"))
         self.marks.update(marks_added)
         level = max(crossed)
-        projected = self.projected_usd
+        projected = self.projected_usd(period)
         summary = (
             f"The organisation has used {percent:.0f}% (${spent:,.0f} of its ${allocation:,.0f} "
             f"{period} budget); crossed {level:g}%; projected ${projected:,.0f} by month end"
         )
-        as_of = float(self.as_of or 0.0)
-        exhausts_on = local_date(as_of, config.zone) if percent >= 100.0 else None
+        exhausts_on = local_date(self.as_of(period), config.zone) if percent >= 100.0 else None
         return self._alert(
             config,
             kind=THRESHOLD_KIND,
@@ -266,8 +269,8 @@ class OrgBudget:
     def _forecast(self, config: BudgetConfig, period: str, marks_added: list[str]) -> Alert | None:
         allocation = float(config.org_monthly_budget_usd or 0.0)
         mark = _mark(period, "forecast")
-        spent = self.spent_usd
-        projected = self.projected_usd
+        spent = self.spent_usd(period)
+        projected = self.projected_usd(period)
         if mark in self.marks or spent >= allocation or projected <= allocation:
             return None
         self.marks.add(mark)
@@ -296,7 +299,7 @@ class OrgBudget:
             kinds.append(THRESHOLD_KIND)
         if _mark(old, "forecast") in self.marks:
             kinds.append(FORECAST_KIND)
-        spent = self.spent_usd
+        spent = self.spent_usd(old)
         alerts = []
         for kind in kinds:
             dedup_key = dedup_key_for(ORG_TEAM, kind, None)
@@ -317,7 +320,7 @@ class OrgBudget:
                     window_end=utc(first.as_of),
                     detected_at=utc(first.as_of),
                     summary=f"Resolved: the organisation's budget period {old} is over "
-                    f"(${spent:,.0f} spent); {first.period} starts",
+                    f"(${spent:,.0f} spent so far); {first.period} starts",
                     top_contributors=[],
                     budget_usd=None,
                     spent_usd=round(spent, 6),
@@ -343,7 +346,7 @@ class OrgBudget:
     ) -> Alert:
         allocation = float(config.org_monthly_budget_usd or 0.0)
         dedup_key = dedup_key_for(ORG_TEAM, kind, None)
-        as_of = float(self.as_of or 0.0)
+        as_of = self.as_of(period)
         return Alert(
             alert_id=budget_alert_id(dedup_key, "firing", period, level),
             dedup_key=dedup_key,
@@ -360,22 +363,21 @@ class OrgBudget:
             window_end=utc(as_of),
             detected_at=utc(as_of),
             summary=summary,
-            top_contributors=self.top_teams(),
+            top_contributors=self.top_teams(period),
             budget_usd=allocation,
-            spent_usd=round(self.spent_usd, 6),
-            projected_usd=round(self.projected_usd, 6),
+            spent_usd=round(self.spent_usd(period), 6),
+            projected_usd=round(self.projected_usd(period), 6),
             exhausts_on=exhausts_on,
             threshold_pct=threshold_pct,
         )
 
-    def top_teams(self, count: int = TOP_SPENDERS) -> list[TopContributor]:
-        """The teams with the largest month-to-date spend this period, with their shares."""
-        period = self.period
-        total = self.spent_usd
+    def top_teams(self, period: str, count: int = TOP_SPENDERS) -> list[TopContributor]:
+        """The teams with the largest spend in ``period``, with their shares."""
+        total = self.spent_usd(period)
         if total <= 0:
             return []
         ranked = sorted(
-            ((s.team, s.spent_usd) for s in self.teams.values() if s.period == period),
+            ((s.team, s.spent_usd) for s in self._of(period)),
             key=lambda item: (-item[1], item[0]),
         )[:count]
         return [
@@ -383,6 +385,11 @@ class OrgBudget:
             for team, spent in ranked
             if spent > 0
         ]
+
+
+def _month(period: str) -> int:
+    """``"2026-11"`` as a month number (consecutive months differ by one)."""
+    return int(period[:4]) * 12 + int(period[5:7]) - 1
 
 
 def _mark(period: str, level: str) -> str:
