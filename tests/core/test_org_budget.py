@@ -255,3 +255,20 @@ def test_any_interleaving_announces_each_crossed_level_exactly_once(
     assert marks == {f"2026-11|usd:{level:g}" for level in crossed}
     assert (len(alerts) > 0) == bool(crossed)
     assert all(a.threshold_pct in crossed for a in alerts)
+
+
+def test_a_checkpoint_that_spans_the_month_end_still_reports_the_whole_month() -> None:
+    """Snapshots are taken per checkpoint; the old period's last one is not skipped."""
+    config = BudgetConfig.parse(ORG + "\n[defaults]\nmonthly_budget_usd = 5000\n")
+    core = Core(CoreConfig(budgets=config), EWZScoreFactory(), 1)
+    start = at("2026-11-30T21:00")
+    pairs = zip(spend(start, 360, 5.0, "search"), spend(start + 30, 360, 5.0, "ads"), strict=True)
+    messages = [message for pair in pairs for message in pair]
+    org = OrgBudget()
+    for offset, message in enumerate(messages):
+        core.handle(0, offset, message)
+        if offset % 37 == 36:  # a checkpoint every 37 messages: one spans local midnight
+            for document in core.processor(0).changed_budgets():
+                org.observe(document, config)
+    # 21:00 to midnight in Los Angeles: 180 minutes at $5 for each of two teams.
+    assert org.spent_usd("2026-11") == pytest.approx(1800.0)

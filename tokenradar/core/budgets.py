@@ -451,6 +451,11 @@ class TeamBudget:
         )
 
 
+def period_ends_with(budget: TeamBudget, summary: WindowSummary, config: BudgetConfig) -> bool:
+    """Whether counting ``summary`` will start a new period (and end the budget's current one)."""
+    return budget.month >= 0 and month_key(local_date(summary.start, config.zone)) > budget.month
+
+
 def observe_window(
     budget: TeamBudget,
     summary: WindowSummary,
