@@ -19,6 +19,7 @@ from tokenradar.core.budgets import FORECAST_KIND, MIN_FORECAST_DAYS, THRESHOLD_
 from tokenradar.core.engine import CoreConfig
 from tokenradar.core.org_budget import ORG_TEAM, OrgBudget, TeamStanding
 from tokenradar.core.router import Core
+from tokenradar.replay import replay_messages
 
 ORG = """
 [org]
@@ -272,3 +273,30 @@ def test_a_checkpoint_that_spans_the_month_end_still_reports_the_whole_month() -
                 org.observe(document, config)
     # 21:00 to midnight in Los Angeles: 180 minutes at $5 for each of two teams.
     assert org.spent_usd("2026-11") == pytest.approx(1800.0)
+
+
+def test_a_threshold_alert_shows_a_projection_only_once_one_is_believed() -> None:
+    config = BudgetConfig.parse(ORG)
+    org = OrgBudget()
+    alert = org.observe(snap("ads", 600.0, "2026-11-03T09:00", projected=9000.0), config).alerts[0]
+    assert alert.projected_usd is None and "projected" not in alert.summary
+    update = org.observe(
+        snap("ads", 850.0, "2026-11-12T09:00", projected=990.0, forecast_days=10), config
+    )
+    assert update.alerts[0].projected_usd == 990.0
+    assert "projected $990 by month end" in update.alerts[0].summary
+
+
+def test_replay_announces_the_organisations_crossings_too() -> None:
+    config = BudgetConfig.parse(ORG)
+    start = at("2026-11-30T21:00")
+    pairs = zip(spend(start, 360, 5.0, "search"), spend(start + 30, 360, 5.0, "ads"), strict=True)
+    messages = [message for pair in pairs for message in pair]
+    result = replay_messages(messages, CoreConfig(budgets=config), EWZScoreFactory(), 3)
+    org_alerts = [a for a in result.alerts if a.team == ORG_TEAM]
+    assert Counter((a.status, a.threshold_pct) for a in org_alerts) == Counter(
+        {("firing", 50.0): 2, ("firing", 80.0): 2, ("firing", 100.0): 2, ("resolved", None): 1}
+    )
+    # Without an organisation budget there is nothing to announce.
+    plain = replay_messages(messages, CoreConfig(), EWZScoreFactory(), 3)
+    assert not [a for a in plain.alerts if a.team == ORG_TEAM]

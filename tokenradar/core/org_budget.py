@@ -160,6 +160,10 @@ class OrgBudget:
             for s in self._of(period)
         )
 
+    def has_forecast(self, period: str) -> bool:
+        """Whether any team's projection in ``period`` is believed (a week of history)."""
+        return any(s.projected_usd is not None for s in self._of(period))
+
     def as_of(self, period: str) -> float:
         """Event time of the latest snapshot counted in ``period``."""
         return max((s.as_of for s in self._of(period)), default=0.0)
@@ -248,11 +252,12 @@ class OrgBudget:
             marks_added.append(_mark(period, f"usd:{level:g}"))
         self.marks.update(marks_added)
         level = max(crossed)
-        projected = self.projected_usd(period)
         summary = (
             f"The organisation has used {percent:.0f}% (${spent:,.0f} of its ${allocation:,.0f} "
-            f"{period} budget); crossed {level:g}%; projected ${projected:,.0f} by month end"
+            f"{period} budget); crossed {level:g}%"
         )
+        if self.has_forecast(period):
+            summary += f"; projected ${self.projected_usd(period):,.0f} by month end"
         exhausts_on = local_date(self.as_of(period), config.zone) if percent >= 100.0 else None
         return self._alert(
             config,
@@ -366,7 +371,9 @@ class OrgBudget:
             top_contributors=self.top_teams(period),
             budget_usd=allocation,
             spent_usd=round(self.spent_usd(period), 6),
-            projected_usd=round(self.projected_usd(period), 6),
+            projected_usd=(
+                round(self.projected_usd(period), 6) if self.has_forecast(period) else None
+            ),
             exhausts_on=exhausts_on,
             threshold_pct=threshold_pct,
         )
