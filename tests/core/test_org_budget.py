@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
+from alerts.config import AlertingConfig
 from alerts.model import Alert
+from alerts.routing import Router, TeamsFile
 from detectors.placeholder import EWZScoreFactory
 from tests.core.test_budgets import LA, at, spend
 from tokenradar.core.budgets import FORECAST_KIND, MIN_FORECAST_DAYS, THRESHOLD_KIND, BudgetConfig
@@ -300,3 +302,20 @@ def test_replay_announces_the_organisations_crossings_too() -> None:
     # Without an organisation budget there is nothing to announce.
     plain = replay_messages(messages, CoreConfig(), EWZScoreFactory(), 3)
     assert not [a for a in plain.alerts if a.team == ORG_TEAM]
+
+
+def test_org_alerts_route_to_the_defaults_or_their_own_section_and_render() -> None:
+    config = BudgetConfig.parse(ORG)
+    org = OrgBudget()
+    org.observe(snap("ads", 300.0, "2026-11-10T09:00"), config)
+    [alert] = org.observe(snap("search", 250.0, "2026-11-10T09:05"), config).alerts
+    slack = AlertingConfig(slack_token=SecretStr("x"))
+    teams = TeamsFile.parse('[defaults]\nslack_channel = "#ai-spend"\n')
+    assert [t.key for t in Router(slack, teams).targets(alert, 0.0)] == ["slack:#ai-spend"]
+    own = TeamsFile.parse(
+        '[defaults]\nslack_channel = "#ai-spend"\n[teams."(organisation)"]\n'
+        'slack_channel = "#finance"\n'
+    )
+    assert [t.key for t in Router(slack, own).targets(alert, 0.0)] == ["slack:#finance"]
+    # The contract: the alert is valid JSON against the published schema's model.
+    assert Alert.model_validate_json(alert.to_json()) == alert
