@@ -21,7 +21,7 @@ from tokenradar.pricing import DEFAULT_PRICES, load_prices
 from tokenradar.settings import Settings
 from tokenradar.silence_topic import KafkaSilenceStore
 
-from . import metrics
+from . import flushing, metrics
 from .delivery import TopicDeadLetters, WorkerDelivery
 from .org_budget import OrgBudgetAggregator
 from .runtime import StreamRuntime
@@ -156,7 +156,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         org_partition,
         table=org_table,
         alerts_topic=alerts_topic,
-        producer=lambda: app.producer,
+        flush=lambda: flushing.flush(app.producer),
         accept=delivery.accept,
     )
     runtime = StreamRuntime(

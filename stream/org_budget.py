@@ -19,7 +19,7 @@ the alert with the same ``alert_id`` (which the outbox and consumers recognise),
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -49,8 +49,9 @@ class OrgBudgetAggregator:
         The ``org-budget`` Faust table (raw bytes, memory store).
     alerts_topic
         The alerts topic.
-    producer
-        Returns the Faust producer.
+    flush
+        Returns once everything handed to the producer is on the broker
+        (:func:`stream.flushing.flush` of Faust's producer).
     accept
         Writes an alert's outbox entries for ``partition``.
     """
@@ -62,14 +63,14 @@ class OrgBudgetAggregator:
         *,
         table: Any,
         alerts_topic: Any,
-        producer: Callable[[], Any],
+        flush: Callable[[], Awaitable[None]],
         accept: Callable[[int, Alert], object],
     ) -> None:
         self.config = config
         self.partition = partition
         self.table = table
         self.alerts_topic = alerts_topic
-        self._producer = producer
+        self._flush = flush
         self._accept = accept
         self._state: OrgBudget | None = None
 
@@ -125,7 +126,7 @@ class OrgBudgetAggregator:
             self._accept(self.partition, alert)
         if update.alerts:
             # The announcement is on the broker before the mark that records it.
-            await self._producer().flush()
+            await self._flush()
         for period, team in update.standings_changed:
             key = TEAM_PREFIX + f"{period}/{team}".encode()
             standing = state.standings.get((period, team))
@@ -142,4 +143,4 @@ class OrgBudgetAggregator:
             self.table[MARK_PREFIX + mark.encode()] = b"1"
         if update.marks_added:
             # Faust may commit the snapshot's offset before its own next flush.
-            await self._producer().flush()
+            await self._flush()

@@ -45,7 +45,7 @@ class Recorder:
         self.log.append(f"del {key.decode()}")
         del self.rows[key]
 
-    # the alerts topic and the producer
+    # the alerts topic and the flush barrier
     async def send(self, key: bytes, value: bytes) -> None:
         self.log.append(f"send {orjson.loads(value)['threshold_pct']}")
 
@@ -62,7 +62,7 @@ def aggregator(recorder: Recorder) -> OrgBudgetAggregator:
         4,
         table=recorder,
         alerts_topic=recorder,
-        producer=lambda: recorder,
+        flush=recorder.flush,
         accept=accept,
     )
 
