@@ -3,17 +3,18 @@
 A team's spend lives in its partition's state, and partitions are spread over workers, so no
 team state can see the organisation's total. Each team's budget snapshot (see
 :func:`tokenradar.core.budgets.snapshot`) is therefore also sent to one place, and an
-:class:`OrgBudget` there keeps the latest snapshot of every team for the current period, sums
-them and raises ``budget_threshold`` and ``budget_forecast`` alerts for the organisation, each at
-most once per level and period.
+:class:`OrgBudget` there keeps the latest snapshot of every team per period (the current one and
+the one before), sums each period and raises ``budget_threshold`` and ``budget_forecast`` alerts
+for the organisation, each at most once per level and period.
 
-Everything here is pure and driven by the event time the snapshots carry (``as_of``): the
-organisation's period is the latest period among its teams' snapshots, so a team whose stream
-lags behind the month boundary never pulls the organisation back into the old month, and its
-last snapshot of the old month does not count towards the new one.
+Everything here is pure and driven by the event time the snapshots carry (``as_of``, and the
+period the team's own state derived from event time in the organisation's time zone). The
+organisation's current period is the latest among its teams' snapshots. A team whose stream lags
+behind the month boundary adds its last snapshots of the old month to the old month's sum, never
+to the new one's.
 
 Snapshots are at-least-once and may repeat after a restart; a snapshot older (in event time)
-than the one already held for its team is ignored, so repeats change nothing.
+than the one already held for its team and period is ignored, so repeats change nothing.
 """
 
 from __future__ import annotations
