@@ -21,11 +21,14 @@ AlertSeverity = Literal["info", "warning", "error", "critical"]
 
 
 class TopContributor(BaseModel):
-    """A user, model or tool and its share of the excess that raised the alert."""
+    """A user, model, tool or team and its share of the excess that raised the alert.
+
+    Teams appear in organisation-wide alerts (``team`` is ``(organisation)``).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dimension: Literal["user", "model", "tool"]
+    dimension: Literal["user", "model", "tool", "team"]
     name: str
     share: float = Field(ge=0.0, le=1.0)
 

@@ -15,13 +15,15 @@ from alerts.model import Alert
 from alerts.routing import TeamsFile
 from detectors.base import TeamDetectorFactory
 from tokenradar.core.detection import default_detector_factory
+from tokenradar.core.org_budget import ORG_TEAM
 from tokenradar.core.router import Core, core_config, limits_from
 from tokenradar.pricing import DEFAULT_PRICES, load_prices
 from tokenradar.settings import Settings
 from tokenradar.silence_topic import KafkaSilenceStore
 
-from . import metrics
+from . import flushing, metrics
 from .delivery import TopicDeadLetters, WorkerDelivery
+from .org_budget import OrgBudgetAggregator
 from .runtime import StreamRuntime
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
 # Faust falls back to the app's store when a table's store URL is falsy, and yarl's
 # URL("memory://") is; a host part makes it truthy (the memory store ignores it).
 DELIVERY_STORE_URL = "memory://delivery"
+ORG_BUDGET_STORE_URL = "memory://org-budget"
 
 
 @dataclass
@@ -78,6 +81,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     windows_topic = app.topic(settings.windows_topic, partitions=partitions, **raw)
     dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=1, **raw)
     budgets_topic = app.topic(settings.budgets_topic, partitions=partitions, **raw)
+    org_topic = app.topic(settings.org_budgets_topic, partitions=partitions, **raw)
     # key_type/value_type bytes make Faust use the raw codec for the changelog and the store.
     team_table = app.Table(
         "team-state", default=None, partitions=partitions, key_type=bytes, value_type=bytes
@@ -103,6 +107,16 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         key_type=bytes,
         value_type=bytes,
         store=memory_store,
+    )
+    # The organisation's budget state: a handful of rows, rebuilt from the changelog on assignment
+    # (stream/org_budget.py).
+    org_table = app.Table(
+        "org-budget",
+        default=None,
+        partitions=partitions,
+        key_type=bytes,
+        value_type=bytes,
+        store=ORG_BUDGET_STORE_URL,
     )
     silences = KafkaSilenceStore(settings)
     delivery = WorkerDelivery(
@@ -135,6 +149,16 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         # the input also flushes the outbox entries written here.
         delivery.accept(core.partition_of(alert.team), alert)
 
+    budget_config = core.config.budgets
+    org_partition = core.partition_of(ORG_TEAM)
+    org = OrgBudgetAggregator(
+        budget_config,
+        org_partition,
+        table=org_table,
+        alerts_topic=alerts_topic,
+        flush=lambda: flushing.flush(app.producer),
+        accept=delivery.accept,
+    )
     runtime = StreamRuntime(
         settings,
         core,
@@ -145,6 +169,8 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         dead_letter_topic=dead_letter_topic,
         budgets_topic=budgets_topic,
         usage_topic=usage_topic,
+        org_topic=org_topic if budget_config.org_monthly_budget_usd is not None else None,
+        org_partition=org_partition,
         producer=lambda: app.producer,
         highwater=highwater,
         on_alert=accept_alert,
@@ -161,6 +187,12 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
                 # An alert accepted before the silences are read could notify despite one.
                 await silences.ready.wait()
             await runtime.on_event(manual, event)
+
+    @app.agent(org_topic, name="org-budget", concurrency=1)
+    async def org_budget_agent(stream: Any) -> None:
+        async for event in stream.events():
+            raw = event.value
+            await org.on_snapshot(bytes(raw or b""), event.message)
 
     @app.task  # type: ignore[untyped-decorator]  # faust declares it without types
     async def read_silences() -> None:
@@ -206,6 +238,8 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
             for team in proc.teams
         )
         runtime.forget_partitions(lost)
+        if org_partition in lost:
+            org.forget()
         await delivery.revoke(lost)
 
     @app.page("/health")
@@ -220,7 +254,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     async def prometheus_metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=PROMETHEUS_CONTENT_TYPE)
 
-    del usage_agent, on_revoked, health, budgets, prometheus_metrics
+    del usage_agent, org_budget_agent, on_revoked, health, budgets, prometheus_metrics
     del read_silences, close_delivery_on_stop, on_rebalance_complete
     return TokenradarApp(
         app=app, runtime=runtime, settings=settings, delivery=delivery, silences=silences

@@ -60,6 +60,8 @@ class StreamRuntime:
         dead_letter_topic: Any,
         budgets_topic: Any,
         usage_topic: Any,
+        org_topic: Any = None,
+        org_partition: int = 0,
         producer: Callable[[], Any],
         highwater: Callable[[Any], int | None],
         on_alert: Callable[[Alert], None] | None = None,
@@ -74,6 +76,9 @@ class StreamRuntime:
         self.dead_letter_topic = dead_letter_topic
         self.budgets_topic = budgets_topic
         self.usage_topic = usage_topic
+        # Where snapshots also go when the organisation has a budget (stream/org_budget.py).
+        self.org_topic = org_topic
+        self.org_partition = org_partition
         self._producer = producer
         self._highwater = highwater
         self._on_alert = on_alert
@@ -220,9 +225,10 @@ class StreamRuntime:
             # Snapshots are a view derived from the team states: at-least-once is enough, and
             # sending them once per checkpoint rather than per window keeps the topic small.
             for document in processor.changed_budgets():
-                await self.budgets_topic.send(
-                    key=str(document["team"]).encode(), value=orjson.dumps(document)
-                )
+                key, value = str(document["team"]).encode(), orjson.dumps(document)
+                await self.budgets_topic.send(key=key, value=value)
+                if self.org_topic is not None:
+                    await self.org_topic.send(key=key, value=value, partition=self.org_partition)
         await flushing.flush(self._producer())
         if processor is not None:
             dirty = False

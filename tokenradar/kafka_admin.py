@@ -30,6 +30,14 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
             1,
             topic_configs={"cleanup.policy": "compact", "segment.ms": "600000"},
         ),
+        # Team snapshots for the organisation's budget, all in the partition of "(organisation)";
+        # as many partitions as the usage topic, so Faust assigns it with that usage partition.
+        NewTopic(
+            settings.org_budgets_topic,
+            partitions,
+            1,
+            topic_configs={"cleanup.policy": "compact", "segment.ms": "600000"},
+        ),
         # Every worker reads all of it; compaction keeps the latest version of each record.
         NewTopic(settings.silences_topic, 1, 1, topic_configs={"cleanup.policy": "compact"}),
     ]

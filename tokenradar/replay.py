@@ -4,6 +4,10 @@ Each line of the input is one message, as a producer would have sent it (an even
 array of events). Events go to the partition Kafka's default partitioner gives their team, with
 the same number of partitions as the live topic, so ``replay`` and the worker see each
 partition's events in the same order and raise the same alerts.
+
+The organisation's budget (:mod:`tokenradar.core.org_budget`) sees the team snapshots after
+every message here, after every checkpoint in the worker: both announce the same crossings (same
+``alert_id``), each with the figures as of the snapshot that crossed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import orjson
 from alerts.model import Alert
 from detectors.base import TeamDetectorFactory
 from tokenradar.core.engine import ClosedWindow, CoreConfig, PartitionCounters
+from tokenradar.core.org_budget import OrgBudget
 from tokenradar.core.router import Core, MessageResult
 from tokenradar.events import DEFAULT_LIMITS, Limits, ParsedEvent, Rejection, parse_message
 
@@ -58,6 +63,7 @@ def replay_messages(
     once later events arrive; leave it off to get exactly what the worker raises.
     """
     core = Core(config, factory, partitions, limits=limits)
+    org = OrgBudget() if config.budgets.org_monthly_budget_usd is not None else None
     result = ReplayResult()
     next_offset = [0] * partitions
     for raw in messages:
@@ -70,6 +76,8 @@ def replay_messages(
             message_result = MessageResult()
             core.apply(partition, next_offset[partition], group, message_result)
             next_offset[partition] += 1
+            if org is not None:
+                message_result.alerts.extend(_org_alerts(org, core, partition))
             _collect(result, message_result, on_alert)
     if flush:
         for partition in sorted(core.processors):
@@ -77,6 +85,8 @@ def replay_messages(
             processor.flush()
             outputs = processor.drain()
             message_result = MessageResult(windows=outputs.windows, alerts=outputs.alerts)
+            if org is not None:
+                message_result.alerts.extend(_org_alerts(org, core, partition))
             _collect(result, message_result, on_alert)
     for processor in core.processors.values():
         counters = processor.counters
@@ -86,6 +96,14 @@ def replay_messages(
     result.alerts.sort(key=alert_sort_key)
     result.windows.sort(key=lambda w: (w.summary.end, w.summary.team))
     return result
+
+
+def _org_alerts(org: OrgBudget, core: Core, partition: int) -> list[Alert]:
+    processor = core.processors.get(partition)
+    if processor is None:
+        return []
+    budgets = core.config.budgets
+    return [a for doc in processor.changed_budgets() for a in org.observe(doc, budgets).alerts]
 
 
 def _by_partition(core: Core, events: list[ParsedEvent]) -> Iterator[tuple[int, list[ParsedEvent]]]:

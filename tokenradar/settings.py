@@ -182,3 +182,12 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> list[str]:
         """The bootstrap servers as a list."""
         return [part.strip() for part in self.kafka_bootstrap.split(",") if part.strip()]
+
+    @property
+    def org_budgets_topic(self) -> str:
+        """The topic team snapshots are sent to for the organisation's budget (one partition used).
+
+        Named after the budgets topic, so that deployments (and tests) that rename that one
+        rename this one with it.
+        """
+        return f"{self.budgets_topic}-org"

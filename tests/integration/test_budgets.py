@@ -1,4 +1,8 @@
-"""Budgets on the real broker: a killed worker neither repeats nor loses a threshold crossing."""
+"""Budgets on the real broker: a killed worker neither repeats nor loses a threshold crossing.
+
+Both the teams' and the organisation's: the organisation's budget is summed from team snapshots
+in one partition (stream/org_budget.py), and its crossings must survive the kill as well.
+"""
 
 from __future__ import annotations
 
@@ -18,17 +22,20 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
+from alerts.model import dedup_key_for
 from detectors.placeholder import EWZScoreFactory
 from tests.integration.conftest import Service
 from tests.traffic import team_of
-from tokenradar.core.budgets import BudgetConfig
+from tokenradar.core.budgets import THRESHOLD_KIND, BudgetConfig, budget_alert_id
 from tokenradar.core.engine import CoreConfig
+from tokenradar.core.org_budget import ORG_TEAM
 from tokenradar.core.router import Core
 
 TEAMS_FILE = """
 [org]
 timezone = "America/Los_Angeles"
-monthly_budget_usd = 1000
+# About $640 of traffic in each month: the organisation crosses 50% and 80%, not 100%.
+monthly_budget_usd = 700
 
 [teams."team-0"]
 monthly_budget_usd = 100
@@ -92,6 +99,43 @@ def expected_run(messages: list[bytes], partitions: int) -> tuple[list[Any], Cor
     return alerts, core
 
 
+def org_spend_by_period(messages: list[bytes]) -> dict[str, float]:
+    """The organisation's spend per month in Los Angeles, each event counted once."""
+    seen: set[str] = set()
+    totals: dict[str, float] = {}
+    for message in messages:
+        event = orjson.loads(message)
+        if event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        local = datetime.fromtimestamp(event["ts"], ZoneInfo("America/Los_Angeles"))
+        totals[f"{local:%Y-%m}"] = totals.get(f"{local:%Y-%m}", 0.0) + event["cost_usd"]
+    return totals
+
+
+def expected_org_alert_ids(messages: list[bytes]) -> dict[str, tuple[str, str, float | None]]:
+    """The organisation's crossings: alert id -> (status, period, level).
+
+    The period change's ``resolved`` is left out: whether November has crossed a level when the
+    first December snapshot arrives depends on how far each partition got (they catch up at
+    different speeds), so it may come before any November crossing and have nothing to resolve.
+    """
+    config = BudgetConfig.parse(TEAMS_FILE)
+    budget = float(config.org_monthly_budget_usd or 0.0)
+    firing = dedup_key_for(ORG_TEAM, THRESHOLD_KIND, None)
+    expected: dict[str, tuple[str, str, float | None]] = {}
+    periods = sorted(org_spend_by_period(messages).items())
+    for period, spent in periods:
+        for level in config.org_thresholds_pct:
+            # Far enough from every level that the spend of windows still open at the end of
+            # the stream (or cut off by a checkpoint at the month boundary) cannot matter.
+            assert abs(100.0 * spent / budget - level) > 5.0
+            if 100.0 * spent / budget >= level:
+                key = budget_alert_id(firing, "firing", period, f"usd:{level:g}")
+                expected[key] = ("firing", period, level)
+    return expected
+
+
 def period_of(window_start: str) -> str:
     """The budget period (a month in the organisation's time zone) of a window."""
     local = datetime.fromisoformat(window_start).astimezone(ZoneInfo("America/Los_Angeles"))
@@ -119,10 +163,23 @@ def test_thresholds_fire_once_per_period_through_a_sigkill(
     expected = {a.alert_id: a.model_dump(mode="json") for a in expected_alerts}
     budget_ids = {i for i, a in expected.items() if a["kind"].startswith("budget_")}
     assert len(budget_ids) >= 20  # crossings in both months, for every team
+    org_expected = expected_org_alert_ids(messages)
+    assert sorted(org_expected.values(), key=str) == sorted(
+        [("firing", "2026-11", 50.0), ("firing", "2026-11", 80.0),
+         ("firing", "2026-12", 50.0), ("firing", "2026-12", 80.0)], key=str
+    )  # fmt: skip
     service.cli("topics")
     service.produce(messages, key=team_of)
     log = tmp_path / "worker.log"
     first = service.start_worker(log)
+    # The kill comes after the organisation announced its first crossing, so the restarted
+    # worker must know that it did.
+    service.consume(
+        service.alerts_topic,
+        until=lambda r: any(orjson.loads(v)["team"] == ORG_TEAM for _, v, _ in r),
+        timeout=120,
+        worker_log=log,
+    )
     service.wait_for_health(
         lambda h: sum(p["events"] for p in h["partitions"].values()) >= len(messages) // 3,
         timeout=90,
@@ -132,13 +189,17 @@ def test_thresholds_fire_once_per_period_through_a_sigkill(
     service.start_worker(log)
     records = service.consume(
         service.alerts_topic,
-        until=lambda r: {orjson.loads(v)["alert_id"] for _, v, _ in r} >= set(expected),
+        until=lambda r: (
+            {orjson.loads(v)["alert_id"] for _, v, _ in r} >= set(expected) | set(org_expected)
+        ),
         timeout=120,
         worker_log=log,
     )
     live: dict[str, dict[str, Any]] = {}
     for _, value, _ in records:
         alert = orjson.loads(value)
+        if alert["team"] == ORG_TEAM:
+            continue
         # A repeat after the crash is the same alert, byte for byte.
         assert live.setdefault(alert["alert_id"], alert) == alert
     assert live == expected
@@ -176,7 +237,36 @@ def test_thresholds_fire_once_per_period_through_a_sigkill(
         if time.monotonic() > deadline:
             pytest.fail(f"status never showed December for every team: {status}")
         time.sleep(1)
-    assert status["organisation"]["budget_usd"] == 1000
+    assert status["organisation"]["budget_usd"] == 700
+
+    # The organisation: every crossing announced exactly once, the kill notwithstanding (read
+    # again now that the worker has had time to repeat anything it would repeat).
+    records = service.consume(service.alerts_topic, until=lambda r: True, timeout=30)
+    org_alerts = [orjson.loads(v) for _, v, _ in records]
+    org_alerts = [a for a in org_alerts if a["team"] == ORG_TEAM]
+    resolved = budget_alert_id(
+        dedup_key_for(ORG_TEAM, THRESHOLD_KIND, None), "resolved", "2026-11", ""
+    )
+    counts = Counter(a["alert_id"] for a in org_alerts)
+    assert counts.pop(resolved, 0) <= 1
+    assert counts == Counter(set(org_expected))
+    for alert in org_alerts:
+        if alert["alert_id"] == resolved:
+            assert alert["status"] == "resolved"
+            continue
+        status_, period, level = org_expected[alert["alert_id"]]
+        assert (alert["status"], alert["threshold_pct"]) == (status_, level)
+        assert alert["dedup_key"] == f"{ORG_TEAM}:budget_threshold"
+        if status_ == "firing":
+            assert alert["budget_usd"] == 700
+            assert level * 7 <= alert["spent_usd"] < 700
+            assert period_of(alert["window_start"]) == period
+            assert alert["window_start"] == {
+                "2026-11": "2026-11-01T07:00:00Z", "2026-12": "2026-12-01T08:00:00Z"
+            }[period]  # fmt: skip
+            shares = alert["top_contributors"]
+            assert shares and {c["dimension"] for c in shares} == {"team"}
+            assert {c["name"] for c in shares} <= {f"team-{i}" for i in range(4)}
     table = service.cli("status").stdout.decode()
     for column in ("team", "spent", "budget", "percent", "projected", "runs out on", "team-3"):
         assert column in table

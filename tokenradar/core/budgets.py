@@ -88,6 +88,13 @@ class _OrgKeys(BaseModel):
     monthly_budget_usd: float | None = Field(None, gt=0)
     thresholds_pct: tuple[float, ...] = DEFAULT_THRESHOLDS_PCT
 
+    @field_validator("thresholds_pct")
+    @classmethod
+    def _positive_levels(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(level <= 0 for level in value):
+            raise ValueError("thresholds_pct must be a non-empty list of positive percentages")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -139,6 +146,7 @@ thresholds_pct=(50.0, 80.0, 100.0))
 
     timezone: str = "UTC"
     org_monthly_budget_usd: float | None = None
+    org_thresholds_pct: tuple[float, ...] = DEFAULT_THRESHOLDS_PCT
     teams: Mapping[str, BudgetPolicy] = field(default_factory=dict)
     defaults: BudgetPolicy = NO_BUDGET
 
@@ -176,6 +184,7 @@ thresholds_pct=(50.0, 80.0, 100.0))
         return cls(
             timezone=org.timezone,
             org_monthly_budget_usd=org.monthly_budget_usd,
+            org_thresholds_pct=tuple(sorted(org.thresholds_pct)),
             teams=policies,
             defaults=defaults,
         )
@@ -442,6 +451,11 @@ class TeamBudget:
         )
 
 
+def period_ends_with(budget: TeamBudget, summary: WindowSummary, config: BudgetConfig) -> bool:
+    """Whether counting ``summary`` will start a new period (and end the budget's current one)."""
+    return budget.month >= 0 and month_key(local_date(summary.start, config.zone)) > budget.month
+
+
 def observe_window(
     budget: TeamBudget,
     summary: WindowSummary,
@@ -554,7 +568,7 @@ def _thresholds(
     return alerts
 
 
-def _severity(level: float, hard: bool) -> AlertSeverity:
+def threshold_severity(level: float, hard: bool) -> AlertSeverity:
     if level >= 100.0:
         return "critical" if hard else "warning"
     return "warning" if level >= 80.0 else "info"
@@ -592,8 +606,8 @@ def _threshold_alert(
         policy,
         outlook,
         kind=THRESHOLD_KIND,
-        alert_id=_budget_alert_id(dedup_key, "firing", period, f"{unit}:{level:g}"),
-        severity=_severity(level, policy.hard),
+        alert_id=budget_alert_id(dedup_key, "firing", period, f"{unit}:{level:g}"),
+        severity=threshold_severity(level, policy.hard),
         metric=metric,
         observed=used,
         expected=allocation,
@@ -632,7 +646,7 @@ def _forecast_alert(
         policy,
         outlook,
         kind=FORECAST_KIND,
-        alert_id=_budget_alert_id(dedup_key, "firing", period, "forecast"),
+        alert_id=budget_alert_id(dedup_key, "firing", period, "forecast"),
         severity="warning",
         metric="cost_usd",
         observed=outlook.projected_usd,
@@ -663,7 +677,7 @@ def _period_resolved(
                 NO_BUDGET,
                 None,
                 kind=kind,
-                alert_id=_budget_alert_id(dedup_key, "resolved", old, ""),
+                alert_id=budget_alert_id(dedup_key, "resolved", old, ""),
                 severity="info",
                 metric="cost_usd",
                 observed=budget.spent_usd,
@@ -749,7 +763,7 @@ def top_spenders(budget: TeamBudget, count: int = TOP_SPENDERS) -> list[TopContr
     return spenders
 
 
-def _budget_alert_id(dedup_key: str, status: str, period: str, level: str) -> str:
+def budget_alert_id(dedup_key: str, status: str, period: str, level: str) -> str:
     # Derived from the period and the level only, never from the window: the same crossing has
     # the same id however the stream was cut into messages and restarts.
     return hashlib.blake2b(
@@ -778,6 +792,7 @@ def snapshot(team: str, budget: TeamBudget, config: BudgetConfig) -> dict[str, A
         "token_allocation": policy.monthly_token_allocation,
         "percent": None if not allocation else round(100.0 * budget.spent_usd / allocation, 3),
         "projected_usd": None if outlook is None else round(outlook.projected_usd, 6),
+        "forecast_days": 0 if outlook is None else outlook.history_days,
         "exhausts_on": None if exhausts_on is None else exhausts_on.isoformat(),
         "thresholds_fired": sorted(budget.fired),
         "forecast_fired": budget.forecast_fired,

@@ -26,7 +26,13 @@ import msgpack
 from alerts.lifecycle import LifecyclePolicy, TeamAlertLifecycle
 from alerts.model import Alert
 from detectors.base import TeamDetector, TeamDetectorFactory, Usage, WindowSummary
-from tokenradar.core.budgets import BudgetConfig, TeamBudget, observe_window, snapshot
+from tokenradar.core.budgets import (
+    BudgetConfig,
+    TeamBudget,
+    observe_window,
+    period_ends_with,
+    snapshot,
+)
 from tokenradar.events import ParsedEvent
 
 log = logging.getLogger(__name__)
@@ -321,6 +327,10 @@ class PartitionProcessor:
         self.dirty: set[str] = set()
         # Teams whose budget changed since the driver last took their snapshots.
         self.budget_dirty: set[str] = set()
+        # Each team's last snapshot of a period that ended since the last changed_budgets()
+        # call: the organisation's sum of that period needs it, and by the next call the
+        # team's budget is already the new period's.
+        self.closing_budgets: list[dict[str, Any]] = []
         self.counters = PartitionCounters()
         self.outputs = Outputs()
         # (window_end, team, window_start) of every open window, soonest first.
@@ -421,6 +431,10 @@ class PartitionProcessor:
         state.invalidate_closed_part()
         findings = state.detector.update(summary)
         alerts = state.lifecycle.decide(summary.start, summary.end, detected_at, findings)
+        if state.team in self.budget_dirty and period_ends_with(
+            state.budget, summary, config.budgets
+        ):
+            self.closing_budgets.append(snapshot(state.team, state.budget, config.budgets))
         budget_alerts = observe_window(
             state.budget, summary, late_cost, late_tokens, detected_at, config.budgets
         )
@@ -458,9 +472,15 @@ class PartitionProcessor:
         return snapshot(team, self.teams[team].budget, self.config.budgets)
 
     def changed_budgets(self) -> list[dict[str, Any]]:
-        """Snapshots of the teams whose budget changed since the last call."""
+        """Snapshots of the teams whose budget changed since the last call.
+
+        A team whose period ended since the last call has two: the old period's last one first.
+        """
         changed, self.budget_dirty = self.budget_dirty, set()
-        return [self.budget_snapshot(team) for team in sorted(changed) if team in self.teams]
+        closing, self.closing_budgets = self.closing_budgets, []
+        return closing + [
+            self.budget_snapshot(team) for team in sorted(changed) if team in self.teams
+        ]
 
     # -- checkpoints --------------------------------------------------------------------------
 
