@@ -28,7 +28,7 @@ from alerts.model import Alert
 from tokenradar.core.budgets import BudgetConfig
 from tokenradar.core.org_budget import OrgBudget, TeamStanding
 
-from . import metrics
+from .runtime import publish_alert
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +113,7 @@ class OrgBudgetAggregator:
         state = self._state
         update = state.observe(document, self.config)
         for alert in update.alerts:
-            await self.alerts_topic.send(key=alert.dedup_key.encode(), value=alert.to_json())
-            metrics.ALERTS_RAISED.labels(alert.status, alert.severity).inc()
-            log.warning(
-                "alert %s %s [%s] %s",
-                alert.status,
-                alert.dedup_key,
-                alert.severity,
-                alert.summary,
-                extra={"alert_id": alert.alert_id, "team": alert.team},
-            )
+            await publish_alert(self.alerts_topic, alert)
             self._accept(self.partition, alert)
         if update.alerts:
             # The announcement is on the broker before the mark that records it.

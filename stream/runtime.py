@@ -45,6 +45,20 @@ def meta_key(partition: int) -> bytes:
     return f"{partition}".encode()
 
 
+async def publish_alert(alerts_topic: Any, alert: Alert) -> None:
+    """Send a lifecycle change to the alerts topic keyed by its ``dedup_key``; count and log it."""
+    await alerts_topic.send(key=alert.dedup_key.encode(), value=alert.to_json())
+    metrics.ALERTS_RAISED.labels(alert.status, alert.severity).inc()
+    log.warning(
+        "alert %s %s [%s] %s",
+        alert.status,
+        alert.dedup_key,
+        alert.severity,
+        alert.summary,
+        extra={"alert_id": alert.alert_id, "team": alert.team},
+    )
+
+
 class StreamRuntime:
     """Glue between Faust (events, topics, tables) and :class:`Core`."""
 
@@ -172,16 +186,7 @@ class StreamRuntime:
             if self._on_window is not None:
                 self._on_window(window)
         for alert in result.alerts:
-            await self.alerts_topic.send(key=alert.dedup_key.encode(), value=alert.to_json())
-            metrics.ALERTS_RAISED.labels(alert.status, alert.severity).inc()
-            log.warning(
-                "alert %s %s [%s] %s",
-                alert.status,
-                alert.dedup_key,
-                alert.severity,
-                alert.summary,
-                extra={"alert_id": alert.alert_id, "team": alert.team},
-            )
+            await publish_alert(self.alerts_topic, alert)
             if self._on_alert is not None:
                 self._on_alert(alert)
         for rejection in result.rejections:
