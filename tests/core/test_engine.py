@@ -181,3 +181,21 @@ def test_state_round_trips_through_bytes(partitions: int) -> None:
     )
     assert dict(restored.dirty_states()) == {}
     assert {t: s.to_bytes() for t, s in restored.teams.items()} == states
+
+
+def test_checkpoints_between_windows_write_the_detector_as_it_is_now() -> None:
+    # The packed detector state is kept between checkpoints: every checkpoint, taken after
+    # some events and some closed windows, must still equal a fresh serialisation.
+    messages = synthetic_messages(seed=3, minutes=20)
+    processor = PartitionProcessor(0, CONFIG, EWZScoreFactory())
+    detector_updates = 0
+    for offset, m in enumerate(messages):
+        closed_before = processor.counters.windows_closed
+        processor.process(parse_message(m)[0][0], offset)
+        detector_updates += processor.counters.windows_closed - closed_before
+        if offset % 37 == 0:
+            for team, data in processor.dirty_states():
+                state = processor.teams[team]
+                state.detector_state = None
+                assert data == state.to_bytes()
+    assert detector_updates > 0

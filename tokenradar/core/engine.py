@@ -25,7 +25,7 @@ import msgpack
 
 from alerts.lifecycle import LifecyclePolicy, TeamAlertLifecycle
 from alerts.model import Alert
-from detectors.base import TeamDetector, TeamDetectorFactory, Usage, WindowSummary
+from detectors.base import Finding, TeamDetector, TeamDetectorFactory, Usage, WindowSummary
 from tokenradar.core.budgets import BudgetConfig, TeamBudget, observe_window, snapshot
 from tokenradar.events import ParsedEvent
 
@@ -178,6 +178,7 @@ class TeamState:
         "applied_offset",
         "budget",
         "detector",
+        "detector_state",
         "duplicates",
         "events",
         "late",
@@ -194,6 +195,9 @@ class TeamState:
         self.team = team
         self.partition = partition
         self.detector = detector
+        # The detector's packed state, reused by every checkpoint until its next update: the
+        # detector changes only when a window closes, but its team is rewritten after each event.
+        self.detector_state: bytes | None = None
         self.lifecycle = lifecycle
         self.windows: dict[float, OpenWindow] = {}
         # event_id -> event time, in arrival order, pruned by the dedup horizon.
@@ -221,13 +225,25 @@ class TeamState:
                 "late": self.late,
                 "events": self.events,
                 "duplicates": self.duplicates,
-                "detector": self.detector.to_state(),
+                "detector": self.packed_detector(),
                 "lifecycle": self.lifecycle.to_state(),
                 "budget": self.budget.to_plain(),
             },
             use_bin_type=True,
         )
         return packed
+
+    def packed_detector(self) -> bytes:
+        """The detector's state as ``to_state`` packs it, packed once per update."""
+        packed = self.detector_state
+        if packed is None:
+            packed = self.detector_state = self.detector.to_state()
+        return packed
+
+    def update_detector(self, summary: WindowSummary) -> list[Finding]:
+        """Score and learn a closed window; the packed detector state is stale afterwards."""
+        self.detector_state = None
+        return self.detector.update(summary)
 
     @classmethod
     def from_bytes(cls, data: bytes, factory: TeamDetectorFactory, config: CoreConfig) -> TeamState:
@@ -395,7 +411,7 @@ class PartitionProcessor:
             ClosedWindow(self.partition, summary, detected_at, late_events, late_tokens, late_cost)
         )
         self.counters.windows_closed += 1
-        findings = state.detector.update(summary)
+        findings = state.update_detector(summary)
         alerts = state.lifecycle.decide(summary.start, summary.end, detected_at, findings)
         budget_alerts = observe_window(
             state.budget, summary, late_cost, late_tokens, detected_at, config.budgets
