@@ -82,42 +82,27 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     dead_letter_topic = app.topic(settings.dead_letter_topic, partitions=1, **raw)
     budgets_topic = app.topic(settings.budgets_topic, partitions=partitions, **raw)
     org_topic = app.topic(settings.org_budgets_topic, partitions=partitions, **raw)
-    # key_type/value_type bytes make Faust use the raw codec for the changelog and the store.
-    team_table = app.Table(
-        "team-state", default=None, partitions=partitions, key_type=bytes, value_type=bytes
-    )
-    meta_table = app.Table(
-        "partition-meta", default=None, partitions=partitions, key_type=bytes, value_type=bytes
-    )
+
+    def bytes_table(name: str, **options: Any) -> Any:
+        # key_type/value_type bytes make Faust use the raw codec for the changelog and the store.
+        return app.Table(
+            name,
+            default=None,
+            partitions=partitions,
+            key_type=bytes,
+            value_type=bytes,
+            **options,
+        )
+
+    team_table = bytes_table("team-state")
+    meta_table = bytes_table("partition-meta")
     # Delivery state is written from the relay task too, outside any agent: see stream/delivery.py
     # for why these use the memory store and explicit changelog partitions.
-    memory_store = DELIVERY_STORE_URL
-    outbox_table = app.Table(
-        "delivery-outbox",
-        default=None,
-        partitions=partitions,
-        key_type=bytes,
-        value_type=bytes,
-        store=memory_store,
-    )
-    ledger_table = app.Table(
-        "delivery-ledger",
-        default=None,
-        partitions=partitions,
-        key_type=bytes,
-        value_type=bytes,
-        store=memory_store,
-    )
+    outbox_table = bytes_table("delivery-outbox", store=DELIVERY_STORE_URL)
+    ledger_table = bytes_table("delivery-ledger", store=DELIVERY_STORE_URL)
     # The organisation's budget state: a handful of rows, rebuilt from the changelog on assignment
     # (stream/org_budget.py).
-    org_table = app.Table(
-        "org-budget",
-        default=None,
-        partitions=partitions,
-        key_type=bytes,
-        value_type=bytes,
-        store=ORG_BUDGET_STORE_URL,
-    )
+    org_table = bytes_table("org-budget", store=ORG_BUDGET_STORE_URL)
     silences = KafkaSilenceStore(settings)
     delivery = WorkerDelivery(
         settings.alerting_config(),
