@@ -23,16 +23,23 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import msgpack
 import orjson
 
 from alerts.model import Alert
-from tokenradar.core.engine import ClosedWindow, PartitionProcessor
+from tokenradar.core.engine import ClosedWindow, PartitionProcessor, TeamState
 from tokenradar.core.router import Core, MessageResult, event_to_json
 from tokenradar.settings import Settings
 
 from . import flushing, metrics, state_chunks
 
 log = logging.getLogger(__name__)
+
+# The entry of a team's head record that names its closed part (see StreamRuntime._write_team).
+CLOSED_PART = "closed_part"
+# Generations of closed parts start with this, so they never equal a large head's generation.
+CLOSED_GENERATION_PREFIX = "c"
+_PACK_HEAD = msgpack.Packer(use_bin_type=True).pack
 
 
 def team_key(partition: int, team: str) -> bytes:
@@ -104,6 +111,8 @@ class StreamRuntime:
         self._reported: dict[int, tuple[int, int]] = {}
         # Keys of the parts of team states too large for one record (see state_chunks).
         self._state_parts: dict[bytes, list[bytes]] = {}
+        # The header of each team's closed part as last written, and the keys of its parts.
+        self._closed_parts: dict[bytes, tuple[dict[str, Any], list[bytes]]] = {}
         self.last_message_at: float | None = None
         core.restore = self.restore_partition
 
@@ -112,16 +121,23 @@ class StreamRuntime:
     def restore_partition(self, partition: int) -> PartitionProcessor:
         """Rebuild a partition's processor from the tables (empty on a first start)."""
         prefix = f"{partition}/".encode()
-        rows = ((key, value) for key, value in self.team_table.items() if key.startswith(prefix))
-        states = []
-        for key, state, parts in state_chunks.assemble(rows):
-            states.append(state)
+        rows = {key: value for key, value in self.team_table.items() if key.startswith(prefix)}
+        config, factory = self.core.config, self.core.factory
+        states: list[bytes | TeamState] = []
+        for key, value, parts in state_chunks.assemble(rows.items()):
             if parts:
                 self._state_parts[key] = parts
+            plain = msgpack.unpackb(value, raw=False, strict_map_key=False)
+            header = plain.pop(CLOSED_PART, None)
+            if header is None:
+                # A whole state, as written before team states were split.
+                states.append(value)
+                continue
+            closed = state_chunks.join(key, header, rows)
+            self._closed_parts[key] = (header, state_chunks.part_keys(key, header))
+            states.append(TeamState.from_head_and_closed(plain, closed, factory, config))
         meta = self.meta_table.get(meta_key(partition))
-        processor = PartitionProcessor.restore(
-            partition, self.core.config, self.core.factory, meta, states
-        )
+        processor = PartitionProcessor.restore(partition, config, factory, meta, states)
         log.info(
             "partition %d restored: %d teams, watermark %s",
             partition,
@@ -141,6 +157,8 @@ class StreamRuntime:
             prefix = f"{partition}/".encode()
             for key in [key for key in self._state_parts if key.startswith(prefix)]:
                 del self._state_parts[key]
+            for key in [key for key in self._closed_parts if key.startswith(prefix)]:
+                del self._closed_parts[key]
             self._last_offset.pop(partition, None)
 
     # -- the per-message path -----------------------------------------------------------------
@@ -237,8 +255,8 @@ class StreamRuntime:
         await flushing.flush(self._producer())
         if processor is not None:
             dirty = False
-            for team, data in processor.dirty_states():
-                self._write_state(team_key(partition, team), data)
+            for state in processor.dirty_teams():
+                self._write_team(team_key(partition, state.team), state)
                 dirty = True
             if dirty:
                 # Team states must be on the broker before the partition's stream time that
@@ -260,6 +278,35 @@ class StreamRuntime:
             lag = max(0, highwater - self._last_offset[partition] - 1)
             metrics.CONSUMER_LAG.labels(str(partition)).set(lag)
         metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
+
+    def _write_team(self, key: bytes, state: TeamState) -> None:
+        """Write a team's state: its closed part if it changed, then its head naming that part.
+
+        The closed part (detector, lifecycle, budget: nearly all of the bytes) changes only when
+        one of the team's windows closes, while the head (open windows, position, recent ids)
+        changes with every event. Each closed part is written under a new generation and never
+        overwritten, so a head always names a complete closed part; the parts the previous head
+        named are deleted after the new head, like the parts of a large state (state_chunks).
+        """
+        closed = state.closed_part_if_changed()
+        if closed is None and key not in self._closed_parts:
+            closed = state.closed_part()
+        stale: list[bytes] = []
+        if closed is not None:
+            header, writes = state_chunks.parts_of(
+                key, closed, CLOSED_GENERATION_PREFIX + state_chunks.new_generation()
+            )
+            for write_key, value in writes:
+                self.team_table[write_key] = value
+            previous = self._closed_parts.get(key)
+            if previous is not None:
+                stale = previous[1]
+            self._closed_parts[key] = (header, [write_key for write_key, _ in writes])
+        head = state.head()
+        head[CLOSED_PART] = self._closed_parts[key][0]
+        self._write_state(key, _PACK_HEAD(head))
+        for stale_key in stale:
+            del self.team_table[stale_key]
 
     def _write_state(self, key: bytes, data: bytes) -> None:
         """Write one team's state: one record, or parts and then their header (state_chunks)."""

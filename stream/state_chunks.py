@@ -51,21 +51,41 @@ def split(key: bytes, data: bytes, part_bytes: int = PART_BYTES) -> list[tuple[b
     """The table writes for ``data`` at ``key``: itself, or its parts then their header (last)."""
     if len(data) <= part_bytes:
         return [(key, data)]
-    generation = new_generation()
+    header, writes = parts_of(key, data, new_generation(), part_bytes)
+    writes.append((key, msgpack.packb(header)))
+    return writes
+
+
+def parts_of(
+    key: bytes, data: bytes, generation: str, part_bytes: int = PART_BYTES
+) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
+    """``data`` as parts of ``key`` under ``generation`` (at least one), and the header naming them.
+
+    The header is not written: :func:`split` writes it at ``key``; a team state stores the
+    header of its closed part inside its own record (see ``stream/runtime.py``).
+    """
     writes = [
         (part_key(key, generation, index), data[start : start + part_bytes])
-        for index, start in enumerate(range(0, len(data), part_bytes))
+        for index, start in enumerate(range(0, max(len(data), 1), part_bytes))
     ]
-    header: bytes = msgpack.packb(
-        {
-            HEADER_MARK: generation,
-            "parts": len(writes),
-            "size": len(data),
-            "crc32": zlib.crc32(data),
-        }
-    )
-    writes.append((key, header))
-    return writes
+    header = {
+        HEADER_MARK: generation,
+        "parts": len(writes),
+        "size": len(data),
+        "crc32": zlib.crc32(data),
+    }
+    return header, writes
+
+
+def join(key: bytes, header: dict[str, Any], rows: dict[bytes, bytes]) -> bytes:
+    """The data ``header`` (of ``key``) names, from ``rows``; raises if a part is missing or bad."""
+    parts = [rows.get(k) for k in part_keys(key, header)]
+    if any(part is None for part in parts):
+        raise ValueError(f"state at {key!r}: a part named by its header is missing")
+    data = b"".join(part for part in parts if part is not None)
+    if len(data) != header["size"] or zlib.crc32(data) != header["crc32"]:
+        raise ValueError(f"state at {key!r}: parts do not match their header")
+    return data
 
 
 def header_of(value: bytes) -> dict[str, Any] | None:
@@ -100,11 +120,4 @@ def assemble(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, byte
         if header is None:
             yield key, value, []
             continue
-        keys = part_keys(key, header)
-        parts = [rows.get(k) for k in keys]
-        if any(part is None for part in parts):
-            raise ValueError(f"state at {key!r}: a part named by its header is missing")
-        data = b"".join(part for part in parts if part is not None)
-        if len(data) != header["size"] or zlib.crc32(data) != header["crc32"]:
-            raise ValueError(f"state at {key!r}: parts do not match their header")
-        yield key, data, keys
+        yield key, join(key, header, rows), part_keys(key, header)

@@ -188,6 +188,7 @@ class TeamState:
         "applied_index",
         "applied_offset",
         "budget",
+        "closed_dirty",
         "detector",
         "duplicates",
         "events",
@@ -223,16 +224,22 @@ class TeamState:
         # checkpointed whenever an event arrived: their packed entries are kept until the next
         # close (see invalidate_closed_part) instead of being packed again every checkpoint.
         self.packed_at_close: bytes | None = None
+        # Whether the closed part changed since a checkpoint last took it (closed_part_if_changed).
+        self.closed_dirty = True
 
     def invalidate_closed_part(self) -> None:
         """Note that the detector, lifecycle or budget changed (a window closed)."""
         self.packed_at_close = None
+        self.closed_dirty = True
 
-    def to_bytes(self) -> bytes:
-        """The state as one msgpack map (the same map whichever parts were cached)."""
-        pack = _PACKER.pack
+    def closed_part(self) -> bytes:
+        """The detector, lifecycle and budget as packed msgpack map entries (no map header).
+
+        They change only when a window closes, so the bytes are kept until the next close.
+        """
         closed = self.packed_at_close
         if closed is None:
+            pack = _PACKER.pack
             closed = self.packed_at_close = b"".join(
                 pack(key) + pack(value)
                 for key, value in (
@@ -241,7 +248,18 @@ class TeamState:
                     ("budget", self.budget.to_plain()),
                 )
             )
-        head = {
+        return closed
+
+    def closed_part_if_changed(self) -> bytes | None:
+        """The closed part when it changed since the last call (or ever), else None."""
+        if not self.closed_dirty:
+            return None
+        self.closed_dirty = False
+        return self.closed_part()
+
+    def head(self) -> dict[str, Any]:
+        """Everything but the closed part: what changes with every event."""
+        return {
             "v": STATE_VERSION,
             "team": self.team,
             "partition": self.partition,
@@ -253,6 +271,12 @@ class TeamState:
             "events": self.events,
             "duplicates": self.duplicates,
         }
+
+    def to_bytes(self) -> bytes:
+        """The state as one msgpack map (the same map whichever parts were cached)."""
+        pack = _PACKER.pack
+        closed = self.closed_part()
+        head = self.head()
         parts = [_PACKER.pack_map_header(len(head) + _CLOSED_ENTRIES)]
         parts.extend(pack(key) + pack(value) for key, value in head.items())
         parts.append(closed)
@@ -261,6 +285,26 @@ class TeamState:
     @classmethod
     def from_bytes(cls, data: bytes, factory: TeamDetectorFactory, config: CoreConfig) -> TeamState:
         plain = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        return cls.from_plain(plain, factory, config)
+
+    @classmethod
+    def from_head_and_closed(
+        cls, head: dict[str, Any], closed: bytes, factory: TeamDetectorFactory, config: CoreConfig
+    ) -> TeamState:
+        """A state checkpointed as its head (unpacked) and its closed part (``closed_part``)."""
+        entries = msgpack.unpackb(
+            _PACKER.pack_map_header(_CLOSED_ENTRIES) + closed, raw=False, strict_map_key=False
+        )
+        state = cls.from_plain({**head, **entries}, factory, config)
+        # What was restored is what the checkpoint holds: nothing to write until a window closes.
+        state.packed_at_close = closed
+        state.closed_dirty = False
+        return state
+
+    @classmethod
+    def from_plain(
+        cls, plain: dict[str, Any], factory: TeamDetectorFactory, config: CoreConfig
+    ) -> TeamState:
         if plain.get("v") not in READABLE_STATE_VERSIONS:
             raise ValueError(f"unknown team state version {plain.get('v')!r}")
         team = plain["team"]
@@ -490,6 +534,11 @@ class PartitionProcessor:
         for team in sorted(dirty):
             yield team, self.teams[team].to_bytes()
 
+    def dirty_teams(self) -> list[TeamState]:
+        """The states of the teams changed since the last call (or ``dirty_states``)."""
+        dirty, self.dirty = self.dirty, set()
+        return [self.teams[team] for team in sorted(dirty)]
+
     def meta_bytes(self) -> bytes:
         """The partition's own state: its stream time."""
         packed: bytes = msgpack.packb(
@@ -504,16 +553,21 @@ class PartitionProcessor:
         config: CoreConfig,
         factory: TeamDetectorFactory,
         meta: bytes | None,
-        team_states: Iterable[bytes],
+        team_states: Iterable[bytes | TeamState],
     ) -> PartitionProcessor:
-        """Rebuild a processor from its checkpoint (``meta`` and the states of its teams)."""
+        """Rebuild a processor from its checkpoint (``meta`` and the states of its teams).
+
+        A team's state is its serialised bytes (``TeamState.to_bytes``) or already restored.
+        """
         processor = cls(partition, config, factory)
         if meta is not None:
             plain = msgpack.unpackb(meta, raw=False)
             processor.max_event_time = float(plain["max_event_time"])
             processor.watermark = float(plain["watermark"])
         for data in team_states:
-            state = TeamState.from_bytes(data, factory, config)
+            state = (
+                data if isinstance(data, TeamState) else TeamState.from_bytes(data, factory, config)
+            )
             if state.partition != partition:
                 continue
             processor.teams[state.team] = state
