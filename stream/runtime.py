@@ -13,6 +13,13 @@ messages after the last commit. A team skips messages at or below the offset its
 already includes, so nothing is counted twice. Outputs produced after the last checkpoint are
 produced again, with the same ids (at-least-once on the topics; consumers dedupe by
 ``alert_id``).
+
+A team's state is written in two records. Its closed part (detector, alert lifecycle, budget:
+nearly all of its bytes, about 1.6 KiB per user) changes only when one of its windows closes and is
+written only then, under a new generation; its head (open windows, position, recent event ids)
+is written at every checkpoint after an event of the team and names the closed part it goes
+with. A team that sends an event a second but closes a window a minute writes its closed part
+once a minute instead of sixty times.
 """
 
 from __future__ import annotations
