@@ -2,7 +2,8 @@
 
 This splits the worker's cost: how fast the parser alone goes, the parser plus the core (windows,
 detector, alert lifecycle), and that plus the checkpoint serialisation the worker does every
-second (every changed team's whole state packed with msgpack).
+second (every changed team's head, and its closed part when one of its windows closed, packed
+with msgpack as the worker writes them).
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from __future__ import annotations
 import logging
 import time
 
+import msgpack
+
 from tokenradar.core.detection import default_detector_factory
 from tokenradar.core.engine import CoreConfig
 from tokenradar.core.router import Core
 from tokenradar.events import parse_message
 
 log = logging.getLogger(__name__)
+
+pack_head = msgpack.Packer(use_bin_type=True).pack
 
 
 def measure(
@@ -54,8 +59,12 @@ def measure(
                 now = time.perf_counter()
                 if now - last >= checkpoint_seconds:
                     for processor in core.processors.values():
-                        for _, data in processor.dirty_states():
-                            packed += len(data)
+                        # What the worker writes: each changed head, and the closed parts of
+                        # the teams a window of which closed (stream/runtime.py).
+                        for state in processor.dirty_teams():
+                            closed = state.closed_part_if_changed()
+                            packed += len(pack_head(state.head()))
+                            packed += len(closed) if closed is not None else 0
                     last = now
         seconds = time.perf_counter() - started
         key = "core_with_checkpoint" if with_checkpoint else "core"

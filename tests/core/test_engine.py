@@ -6,7 +6,7 @@ import pytest
 
 from detectors.placeholder import EWZScoreFactory
 from tests.traffic import synthetic_messages
-from tokenradar.core.engine import CoreConfig, PartitionProcessor
+from tokenradar.core.engine import CoreConfig, PartitionProcessor, event_id_digest
 from tokenradar.events import ParsedEvent, parse_message
 from tokenradar.replay import replay_messages
 
@@ -75,6 +75,43 @@ def test_repeated_event_id_counts_once_within_the_horizon() -> None:
     [closed] = processor.drain().windows
     assert closed.summary.totals.requests == 2
     assert processor.counters.duplicates == 1
+
+
+def restored(processor: PartitionProcessor) -> PartitionProcessor:
+    return PartitionProcessor.restore(
+        0,
+        CONFIG,
+        EWZScoreFactory(),
+        processor.meta_bytes(),
+        dict(processor.dirty_states()).values(),
+    )
+
+
+def test_a_restored_team_still_drops_the_ids_it_saw_and_forgets_them_after_the_horizon() -> None:
+    processor = run([event(T0 + 1.5, event_id="a"), event(T0 + 2, event_id="b" * 200)])
+    again = restored(processor)
+    again.process(event(T0 + 3, event_id="a"), 2)
+    again.process(event(T0 + 4, event_id="b" * 200), 3)
+    again.process(event(T0 + 5, event_id="c"), 4)
+    assert again.counters.duplicates == 2
+    # Far past the horizon (a window closes and prunes): "a" is new again.
+    again.process(event(T0 + 400), 5)
+    again.process(event(T0 + 401, event_id="a"), 6)
+    assert again.counters.duplicates == 2
+    assert again.teams["search"].recent_ids.keys() == {event_id_digest("a")}
+
+
+def test_a_version_3_state_with_ids_as_strings_still_drops_their_duplicates() -> None:
+    processor = run([event(T0 + 1, event_id="a"), event(T0 + 2, event_id="b")])
+    plain = msgpack.unpackb(processor.teams["search"].to_bytes(), strict_map_key=False)
+    plain.pop("recent")
+    plain.update(v=3, recent_ids=[["a", T0 + 1], ["b", T0 + 2]])
+    old = PartitionProcessor.restore(
+        0, CONFIG, EWZScoreFactory(), processor.meta_bytes(), [msgpack.packb(plain)]
+    )
+    old.process(event(T0 + 3, event_id="b"), 2)
+    old.process(event(T0 + 4, event_id="c"), 3)
+    assert old.counters.duplicates == 1
 
 
 def test_windows_of_all_teams_in_a_partition_close_together_in_a_stable_order() -> None:
