@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from tokenradar.deployment import Deployment, start_worker, stop_process
 
 
 def rss_bytes(pid: int) -> tuple[int, int]:
@@ -43,46 +40,28 @@ class Worker:
     process: subprocess.Popen[bytes] | None = None
 
     @property
+    def deployment(self) -> Deployment:
+        return Deployment(
+            prefix=self.prefix,
+            bootstrap=self.bootstrap,
+            partitions=self.partitions,
+            data_dir=self.data_dir,
+            web_port=self.web_port,
+            usage_topic_name=self.usage_topic,
+            extra_env=self.extra_env,
+        )
+
+    @property
     def alerts_topic(self) -> str:
-        return f"{self.prefix}-alerts"
+        return self.deployment.alerts_topic
 
     @property
     def windows_topic(self) -> str:
-        return f"{self.prefix}-windows"
-
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            {
-                "PYTHONPATH": str(REPO),
-                "TOKENRADAR_KAFKA_BOOTSTRAP": self.bootstrap,
-                "TOKENRADAR_APP_ID": self.prefix,
-                "TOKENRADAR_USAGE_TOPIC": self.usage_topic,
-                "TOKENRADAR_ALERTS_TOPIC": self.alerts_topic,
-                "TOKENRADAR_WINDOWS_TOPIC": self.windows_topic,
-                "TOKENRADAR_DEAD_LETTER_TOPIC": f"{self.prefix}-dead-letter",
-                "TOKENRADAR_USAGE_PARTITIONS": str(self.partitions),
-                "TOKENRADAR_DATA_DIR": str(self.data_dir),
-                "TOKENRADAR_WEB_PORT": str(self.web_port),
-            }
-        )
-        env.update(self.extra_env)
-        return env
+        return self.deployment.windows_topic
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.log_path.open("ab")
-        command = [sys.executable, "-m", self.module]
-        if self.module == "tokenradar":
-            command.append("worker")
-        self.process = subprocess.Popen(
-            command,
-            env=self.env(),
-            cwd=REPO,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        command = (self.module, "worker") if self.module == "tokenradar" else (self.module,)
+        self.process = start_worker(self.deployment.env(), self.log_path, command)
 
     @property
     def pid(self) -> int:
@@ -93,14 +72,8 @@ class Worker:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
     def health(self, timeout: float = 5.0) -> dict[str, Any] | None:
         try:

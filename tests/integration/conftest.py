@@ -24,6 +24,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from tokenradar.deployment import Deployment, start_worker
+
 # The broker `scripts/kafka start` runs (its port from TOKENRADAR_KAFKA_PORT), unless given.
 BOOTSTRAP = os.environ.get(
     "TOKENRADAR_KAFKA_BOOTSTRAP",
@@ -74,53 +76,49 @@ class Service:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
-    def usage_topic(self) -> str:
-        return f"{self.prefix}-usage"
-
-    @property
-    def alerts_topic(self) -> str:
-        return f"{self.prefix}-alerts"
-
-    @property
-    def windows_topic(self) -> str:
-        return f"{self.prefix}-windows"
-
-    @property
-    def dead_letter_topic(self) -> str:
-        return f"{self.prefix}-dead-letter"
-
-    @property
-    def budgets_topic(self) -> str:
-        return f"{self.prefix}-budgets"
-
-    @property
-    def silences_topic(self) -> str:
-        return f"{self.prefix}-silences"
-
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            {
-                "TOKENRADAR_KAFKA_BOOTSTRAP": self.bootstrap,
-                "TOKENRADAR_APP_ID": self.prefix,
-                "TOKENRADAR_USAGE_TOPIC": self.usage_topic,
-                "TOKENRADAR_ALERTS_TOPIC": self.alerts_topic,
-                "TOKENRADAR_WINDOWS_TOPIC": self.windows_topic,
-                "TOKENRADAR_DEAD_LETTER_TOPIC": self.dead_letter_topic,
-                "TOKENRADAR_BUDGETS_TOPIC": self.budgets_topic,
-                "TOKENRADAR_SILENCES_TOPIC": self.silences_topic,
-                "TOKENRADAR_USAGE_PARTITIONS": str(self.partitions),
-                "TOKENRADAR_DATA_DIR": str(self.data_dir),
-                "TOKENRADAR_WEB_PORT": str(self.web_port),
+    def deployment(self) -> Deployment:
+        return Deployment(
+            prefix=self.prefix,
+            bootstrap=self.bootstrap,
+            partitions=self.partitions,
+            data_dir=self.data_dir,
+            web_port=self.web_port,
+            extra_env={
                 "TOKENRADAR_CHECKPOINT_INTERVAL_SECONDS": "0.5",
                 "TOKENRADAR_LOG_LEVEL": "INFO",
                 # Plumbing tests compare the worker with a replay through the same simple
                 # detector, whose short warm-up keeps their streams small.
                 "TOKENRADAR_DETECTOR": "placeholder",
-            }
+                **self.extra_env,
+            },
         )
-        env.update(self.extra_env)
-        return env
+
+    @property
+    def usage_topic(self) -> str:
+        return self.deployment.usage_topic
+
+    @property
+    def alerts_topic(self) -> str:
+        return self.deployment.alerts_topic
+
+    @property
+    def windows_topic(self) -> str:
+        return self.deployment.windows_topic
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.deployment.dead_letter_topic
+
+    @property
+    def budgets_topic(self) -> str:
+        return self.deployment.budgets_topic
+
+    @property
+    def silences_topic(self) -> str:
+        return self.deployment.silences_topic
+
+    def env(self) -> dict[str, str]:
+        return self.deployment.env()
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
@@ -133,15 +131,7 @@ class Service:
         )
 
     def start_worker(self, log_path: Path) -> subprocess.Popen[bytes]:
-        handle = log_path.open("ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tokenradar", "worker"],
-            env=self.env(),
-            cwd=REPO,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process = start_worker(self.env(), log_path)
         self.workers.append(process)
         return process
 
