@@ -210,6 +210,11 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         # The outbox of each owned partition is complete.
         usage_name = usage_topic.get_topic_name()
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == usage_name}
+        # Restore every owned partition now, not at its first message: a partition whose
+        # messages were all acknowledged before a restart gets none, and its teams must still
+        # be on /budgets and /health.
+        for partition in sorted(owned):
+            core.processor(partition)
         delivery.start(owned)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stub is too narrow

@@ -3,7 +3,8 @@
 Delivery works like this. Every message is applied to the partition's in-memory processor at
 once, and what it produces (closed windows, alerts, dead letters) is handed to the producer. The
 message is not acknowledged yet. Every ``checkpoint_interval_seconds`` (or
-``checkpoint_every_events``) the partition is checkpointed: the producer is flushed, so every
+``checkpoint_every_events``) a partition is checkpointed, together with every other partition
+that has unacknowledged messages (one flush barrier for all): the producer is flushed, so every
 output of the processed messages is on the broker; the changed team states and the partition's
 stream time are written to Faust tables (changelog topics, rocksdb locally); and only then are
 the messages acknowledged, so Faust commits offsets no further than the checkpoint.
@@ -24,14 +25,17 @@ once a minute instead of sixty times.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import msgpack
 import orjson
+from faust import streams as faust_streams
 
 from alerts.model import Alert
 from tokenradar.core.engine import ClosedWindow, PartitionProcessor, TeamState
@@ -201,7 +205,11 @@ class StreamRuntime:
             self._since_checkpoint[partition] >= self.settings.checkpoint_every_events
             or now - last >= self.settings.checkpoint_interval_seconds
         ):
-            await self.checkpoint(stream, partition)
+            # Every partition with unacknowledged messages goes along: one flush barrier for all
+            # of them instead of one per partition, so the agent waits for the broker once.
+            await self.checkpoint(
+                stream, sorted(p for p, events in self._pending.items() if events)
+            )
 
     async def _publish(self, result: MessageResult, message: Any) -> None:
         if result.events:
@@ -243,15 +251,16 @@ class StreamRuntime:
 
     # -- checkpoints --------------------------------------------------------------------------
 
-    async def checkpoint(self, stream: Any, partition: int) -> None:
-        """Make this partition's outputs durable, write its state, then ack its messages.
+    async def checkpoint(self, stream: Any, partitions: list[int]) -> None:
+        """Make these partitions' outputs durable, write their state, then ack their messages.
 
-        Must run while the agent handles a message of ``partition``: Faust writes table
-        changes to the changelog partition of the message being processed.
+        Each partition needs an unacknowledged message: Faust writes a table change to the
+        changelog partition (and local store) of the event being processed, so each
+        partition's writes are made as if handling its last pending message.
         """
         started = time.perf_counter()
-        processor = self.core.processors.get(partition)
-        if processor is not None:
+        processors = [(p, proc) for p in partitions if (proc := self.core.processors.get(p))]
+        for _, processor in processors:
             # Snapshots are a view derived from the team states: at-least-once is enough, and
             # sending them once per checkpoint rather than per window keeps the topic small.
             for document in processor.changed_budgets():
@@ -260,31 +269,44 @@ class StreamRuntime:
                 if self.org_topic is not None:
                     await self.org_topic.send(key=key, value=value, partition=self.org_partition)
         await flushing.flush(self._producer())
-        if processor is not None:
-            dirty = False
-            for state in processor.dirty_teams():
-                self._write_team(team_key(partition, state.team), state)
-                dirty = True
-            if dirty:
-                # Team states must be on the broker before the partition's stream time that
-                # goes with them: a crash may keep any subset of unflushed writes, and a
-                # restored watermark ahead of a team's state would misjudge its re-delivered
-                # events as late. Teams ahead of the watermark are harmless: they skip what
-                # they already hold.
-                await flushing.flush(self._producer())
-            self.meta_table[meta_key(partition)] = processor.meta_bytes()
+        dirty = False
+        for partition, processor in processors:
+            with self._writing_for(partition):
+                for state in processor.dirty_teams():
+                    self._write_team(team_key(partition, state.team), state)
+                    dirty = True
+        if dirty:
+            # Team states must be on the broker before the partition's stream time that goes
+            # with them: a crash may keep any subset of unflushed writes, and a restored
+            # watermark ahead of a team's state would misjudge its re-delivered events as late.
+            # Teams ahead of the watermark are harmless: they skip what they already hold.
+            await flushing.flush(self._producer())
+        for partition, processor in processors:
+            with self._writing_for(partition):
+                self.meta_table[meta_key(partition)] = processor.meta_bytes()
             metrics.WATERMARK.labels(str(partition)).set(max(processor.watermark, 0.0))
             self._report_counts(partition, processor)
-        pending, self._pending[partition] = self._pending[partition], []
-        for event in pending:
-            await stream.ack(event)
-        self._since_checkpoint[partition] = 0
-        self._last_checkpoint[partition] = time.monotonic()
-        highwater = self._highwater(partition)
-        if highwater is not None and partition in self._last_offset:
-            lag = max(0, highwater - self._last_offset[partition] - 1)
-            metrics.CONSUMER_LAG.labels(str(partition)).set(lag)
+        now = time.monotonic()
+        for partition in partitions:
+            pending, self._pending[partition] = self._pending[partition], []
+            for event in pending:
+                await stream.ack(event)
+            self._since_checkpoint[partition] = 0
+            self._last_checkpoint[partition] = now
+            highwater = self._highwater(partition)
+            if highwater is not None and partition in self._last_offset:
+                lag = max(0, highwater - self._last_offset[partition] - 1)
+                metrics.CONSUMER_LAG.labels(str(partition)).set(lag)
         metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
+
+    @contextlib.contextmanager
+    def _writing_for(self, partition: int) -> Iterator[None]:
+        """Table writes inside go to ``partition``'s changelog partition and local store."""
+        token = faust_streams._current_event.set(weakref.ref(self._pending[partition][-1]))
+        try:
+            yield
+        finally:
+            faust_streams._current_event.reset(token)
 
     def _write_team(self, key: bytes, state: TeamState) -> None:
         """Write a team's state: its closed part if it changed, then its head naming that part.
