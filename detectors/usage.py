@@ -93,6 +93,11 @@ SINGLE_USER_SHARE = 0.8
 LONG_HORIZON_WARMUP_FACTOR = 1.5
 # An alarm, once raised, holds until the tail probability is this many times above the target.
 HYSTERESIS_FACTOR = 100.0
+# A user whose tail is still young alarms against its mean excess stretched to this many standard
+# errors above the estimate (a one-sided bound at about 98 %).
+YOUNG_TAIL_SIGMAS = 2.0
+# Exceedances a tail is taken to rest on at the least (a prior's worth: the tail starts from one).
+YOUNG_TAIL_MIN_EXCEEDANCES = 0.25
 # Breakdown trackers kept per team (models, tools); the least used are dropped beyond this.
 MAX_TRACKED_NAMES = 48
 
@@ -191,6 +196,29 @@ def _bar(target: float, in_alarm: bool) -> float:
     """The tail probability below which a series alarms: the target to start, a laxer bar to
     continue (hysteresis), so that one incident is one alert rather than a string of them."""
     return min(TAIL_EXCEEDANCE, target * HYSTERESIS_FACTOR) if in_alarm else target
+
+
+def _young_tail_probability(probability: float, samples: int) -> float:
+    """A tail probability re-read under a tail whose mean excess is at its upper confidence bound.
+
+    A user's tail is exponential above its 95 % quantile, with a mean excess estimated from the
+    roughly ``samples / 20`` periods beyond the quantile; that estimate's relative standard error
+    is one over the square root of their number. Beyond the quantile the probability is
+    ``0.05 * exp(-excess_over_quantile / mean_excess)``, so stretching the mean excess by
+    ``1 + YOUNG_TAIL_SIGMAS / sqrt(k)`` raises the probability to the power ``1 / stretch``.
+
+    Examples
+    --------
+    >>> f"{_young_tail_probability(1e-8, 30):.0e}"  # about 1.5 exceedances seen: much laxer
+    '1e-04'
+    >>> _young_tail_probability(0.2, 30)  # below the quantile nothing changes
+    0.2
+    """
+    if probability >= TAIL_EXCEEDANCE:
+        return probability
+    exceedances = max(TAIL_EXCEEDANCE * samples, YOUNG_TAIL_MIN_EXCEEDANCES)
+    stretch = 1.0 + YOUNG_TAIL_SIGMAS / math.sqrt(exceedances)
+    return TAIL_EXCEEDANCE * math.exp(math.log(probability / TAIL_EXCEEDANCE) / stretch)
 
 
 def _binomial_upper_tail(successes: int, trials: int, probability: float) -> float:
@@ -332,6 +360,15 @@ class UsageDetector:
             alarm = user_warm and step.tail_probability < _bar(
                 user_target, name in self.user_alarms
             )
+            if not user_warm and team_old and end - user.first_seen >= s.warmup_seconds:
+                # A sparse user's tail rests on few active periods for weeks. A runaway agent
+                # of theirs is caught all the same, against a bar widened for that uncertainty
+                # (see ``_young_user_may_start``).
+                in_alarm = name in self.user_alarms
+                young_p = _young_tail_probability(step.tail_probability, user.requests.tail_samples)
+                alarm = young_p < _bar(user_target, in_alarm) and (
+                    in_alarm or self._young_user_may_start(user, end - width, usage)
+                )
             if user_warm:
                 tested_users += 1
                 elevated_users += step.requests_probability < TAIL_EXCEEDANCE
@@ -362,7 +399,10 @@ class UsageDetector:
             user = self.users[name]
             step = user.observe(end, 0.0, 0, width, horizons)
             user_target = min(0.01, base_user_target / user.active_fraction(end, width))
-            alarm = step.tail_probability < _bar(user_target, True)
+            probability = step.tail_probability
+            if not user.knows_its_tail():
+                probability = _young_tail_probability(probability, user.requests.tail_samples)
+            alarm = probability < _bar(user_target, True)
             kind = ""
             if alarm:
                 finding = self._user_finding(name, user, Usage(), step, user_target, end)
@@ -596,6 +636,23 @@ class UsageDetector:
             user=name,
             top_contributors=(Contributor("user", name, 1.0),),
         )
+
+    def _young_user_may_start(self, user: UserModel, ts: float, usage: Usage) -> bool:
+        """Whether a user whose tail is still young may start an alarm in this window.
+
+        Only a runaway agent's signature counts (tokens per request at least
+        ``runaway_context_ratio`` times the user's usual): a young tail says too little about
+        how far a sparse user's ordinary busy hours go, while huge contexts in a burst say
+        something of their own. In an hour whose usual rate the user has not seen on two days,
+        the rate must also be beyond their range for the same hour on the other day type (a
+        nightly job's first weekend run is its usual run).
+        """
+        if user.context_ratio(_tokens(usage), usage.requests) < self.settings.runaway_context_ratio:
+            return False
+        requests = user.requests
+        if requests.hour_known(ts):
+            return True
+        return requests.short_rate > requests.short_q * requests.other_day_type_peak(ts)
 
     def _track_user_alarm(self, name: str, active: bool, end: float, kind: str) -> None:
         alarm = self.user_alarms.get(name)

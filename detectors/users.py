@@ -160,6 +160,16 @@ class RatioTracker:
             usual = max(usual, self.profile[b])
         return max(usual, 1e-9)
 
+    def hour_known(self, ts: float) -> bool:
+        """Whether the usual rate of this hour (weekday/weekend) rests on two days or more."""
+        return self.profile_count[seasonal_bin(ts)] >= PROFILE_MIN_DAYS
+
+    def other_day_type_peak(self, ts: float) -> float:
+        """The typical peak of this hour on the other day type (weekend for a weekday and vice
+        versa), or 0 when that hour is not known either."""
+        other = (seasonal_bin(ts) + 24) % SEASONAL_BINS
+        return self.profile[other] if self.profile_count[other] >= PROFILE_MIN_DAYS else 0.0
+
     def close_hours(self, until: float, width: float) -> None:
         """Fold the hours that ended before ``until`` into the profile (idle hours are zeros)."""
         if self.hour_start != self.hour_start:

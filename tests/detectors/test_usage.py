@@ -120,3 +120,52 @@ def test_version_1_state_restores_as_established() -> None:
     restored = factory.restore("search", msgpack.packb(plain))
     assert restored.established
     assert restored._working_days_seen() >= 2
+
+
+def test_a_sparse_users_runaway_agent_is_caught_before_their_tail_is_known() -> None:
+    """A user active in about one minute in a hundred has a young tail for weeks; a runaway
+    agent of theirs (dozens of requests a minute with ten times their usual context) is still
+    theirs to answer for, while the same volume at their usual context is not judged yet."""
+    burst_start = MONDAY + 2 * DAY + 10.5 * 3600
+
+    def in_burst(user: str, ts: float) -> bool:
+        return user == "user0" and burst_start <= ts < burst_start + 15 * 60
+
+    def boost(user: str, ts: float) -> float:
+        if user != "user0":
+            return 1.0
+        return 40.0 / 0.2 if in_burst(user, ts) else 0.03
+
+    def huge_contexts(user: str, ts: float) -> float:
+        return 10.0 if in_burst(user, ts) else 1.0
+
+    detector = UsageDetector("search", SETTINGS)
+    windows = team_windows(days=3, seed=5, boost=boost, context_boost=huge_contexts)
+    findings = run(detector, windows)
+    assert not detector.users["user0"].knows_its_tail()
+    mine = [(at, f) for at, f in findings if f.user == "user0"]
+    assert mine, "the runaway agent was not detected"
+    assert burst_start <= mine[0][0] <= burst_start + 5 * 60
+    assert mine[0][1].kind == "runaway_agent"
+    assert [f for _, f in findings if f.user not in (None, "user0")] == []
+    plain = UsageDetector("search", SETTINGS)
+    plain_findings = run(plain, team_windows(days=3, seed=5, boost=boost))
+    assert [f for _, f in plain_findings if f.user == "user0"] == []
+
+
+def test_a_nightly_jobs_first_weekend_runs_are_not_news() -> None:
+    """A service account that runs for an hour every night has a young tail and no weekend
+    profile on its first weekend: its usual weekday run is its range there too."""
+
+    def boost(user: str, ts: float) -> float:
+        if user != "user0":
+            return 1.0
+        from .streams import diurnal
+
+        hour = (ts % DAY) / 3600.0
+        return (30.0 if 1.0 <= hour < 2.0 else 0.0) / diurnal(ts)
+
+    detector = UsageDetector("search", SETTINGS)
+    findings = run(detector, team_windows(days=7, seed=7, boost=boost))
+    assert not detector.users["user0"].knows_its_tail()
+    assert [f for _, f in findings if f.user == "user0"] == []
