@@ -122,6 +122,10 @@ class StreamRuntime:
         self._reported: dict[int, tuple[int, int]] = {}
         # Keys of the parts of team states too large for one record (see state_chunks).
         self._state_parts: dict[bytes, list[bytes]] = {}
+        # Per partition: when its oldest unacknowledged message arrived, and the changed teams
+        # the last checkpoint left for the next (checkpoint_round_bytes).
+        self._pending_since: dict[int, float] = {}
+        self._unwritten: dict[int, list[TeamState]] = {}
         # The header of each team's closed part as last written, and the keys of its parts.
         self._closed_parts: dict[bytes, tuple[dict[str, Any], list[bytes]]] = {}
         self.last_message_at: float | None = None
@@ -164,6 +168,8 @@ class StreamRuntime:
             self._pending.pop(partition, None)
             self._since_checkpoint.pop(partition, None)
             self._last_checkpoint.pop(partition, None)
+            self._pending_since.pop(partition, None)
+            self._unwritten.pop(partition, None)
             self._reported.pop(partition, None)
             prefix = f"{partition}/".encode()
             for key in [key for key in self._state_parts if key.startswith(prefix)]:
@@ -197,6 +203,7 @@ class StreamRuntime:
         result = self.core.handle(partition, offset, bytes(raw))
         await self._publish(result, message)
         self._pending[partition].append(event)
+        self._pending_since.setdefault(partition, time.monotonic())
         self._last_offset[partition] = offset
         self._since_checkpoint[partition] += 1
         now = time.monotonic()
@@ -269,30 +276,46 @@ class StreamRuntime:
                 if self.org_topic is not None:
                     await self.org_topic.send(key=key, value=value, partition=self.org_partition)
         await flushing.flush(self._producer())
-        dirty = False
+        now = time.monotonic()
+        budget = self.settings.checkpoint_round_bytes
+        written = 0
+        complete: list[tuple[int, PartitionProcessor]] = []
         for partition, processor in processors:
+            # Teams left over by the last checkpoint first, so none waits behind busier ones.
+            queue = self._unwritten.pop(partition, [])
+            queued = {state.team for state in queue}
+            queue.extend(team for team in processor.dirty_teams() if team.team not in queued)
+            overdue = now - self._pending_since.get(partition, now) >= (
+                self.settings.checkpoint_max_delay_seconds
+            )
             with self._writing_for(partition):
-                for state in processor.dirty_teams():
-                    self._write_team(team_key(partition, state.team), state)
-                    dirty = True
-        if dirty:
+                while queue and (written < budget or overdue):
+                    state = queue.pop(0)
+                    written += self._write_team(team_key(partition, state.team), state)
+            if queue:
+                self._unwritten[partition] = queue
+            else:
+                complete.append((partition, processor))
+        if written:
             # Team states must be on the broker before the partition's stream time that goes
             # with them: a crash may keep any subset of unflushed writes, and a restored
             # watermark ahead of a team's state would misjudge its re-delivered events as late.
             # Teams ahead of the watermark are harmless: they skip what they already hold.
             await flushing.flush(self._producer())
-        for partition, processor in processors:
+        for partition, processor in complete:
             with self._writing_for(partition):
                 self.meta_table[meta_key(partition)] = processor.meta_bytes()
             metrics.WATERMARK.labels(str(partition)).set(max(processor.watermark, 0.0))
             self._report_counts(partition, processor)
-        now = time.monotonic()
         for partition in partitions:
-            pending, self._pending[partition] = self._pending[partition], []
-            for event in pending:
-                await stream.ack(event)
             self._since_checkpoint[partition] = 0
             self._last_checkpoint[partition] = now
+        for partition, _ in complete:
+            # Every change these messages made is written: they may be acknowledged.
+            pending, self._pending[partition] = self._pending[partition], []
+            self._pending_since.pop(partition, None)
+            for event in pending:
+                await stream.ack(event)
             highwater = self._highwater(partition)
             if highwater is not None and partition in self._last_offset:
                 lag = max(0, highwater - self._last_offset[partition] - 1)
@@ -308,7 +331,7 @@ class StreamRuntime:
         finally:
             faust_streams._current_event.reset(token)
 
-    def _write_team(self, key: bytes, state: TeamState) -> None:
+    def _write_team(self, key: bytes, state: TeamState) -> int:
         """Write a team's state: its closed part if it changed, then its head naming that part.
 
         The closed part (detector, lifecycle, budget: nearly all of the bytes) changes only when
@@ -333,9 +356,11 @@ class StreamRuntime:
             self._closed_parts[key] = (header, [write_key for write_key, _ in writes])
         head = state.head()
         head[CLOSED_PART] = self._closed_parts[key][0]
-        self._write_state(key, _PACK_HEAD(head))
+        packed_head = _PACK_HEAD(head)
+        self._write_state(key, packed_head)
         for stale_key in stale:
             del self.team_table[stale_key]
+        return len(packed_head) + (len(closed) if closed is not None else 0)
 
     def _write_state(self, key: bytes, data: bytes) -> None:
         """Write one team's state: one record, or parts and then their header (state_chunks)."""

@@ -96,6 +96,20 @@ class Settings(BaseSettings):
     checkpoint_every_events: int = Field(
         20_000, ge=1, description="Checkpoint a partition after this many events at the latest."
     )
+    checkpoint_round_bytes: int = Field(
+        8 * 2**20,
+        ge=1,
+        description=(
+            "Team state a checkpoint writes before it lets the agent go on; the rest is written"
+            " by the next ones, and a partition's messages are acknowledged once all of its"
+            " changed teams are written."
+        ),
+    )
+    checkpoint_max_delay_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A partition unacknowledged this long is checkpointed whole, however large.",
+    )
     session_timeout_seconds: float = Field(
         10.0, ge=6.0, description="How long a silent worker keeps its partitions."
     )

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from detectors.placeholder import EWZScoreFactory
 from tests.integration.conftest import Service
@@ -67,9 +68,14 @@ def test_malformed_input_lands_in_the_dead_letter_topic_with_reasons(
     assert all(dict(h)["source"].decode().startswith(service.usage_topic) for _, _, h in records)
 
 
+# With a tiny round size every checkpoint writes a few teams and leaves the rest to the next
+# ones, so partitions are acknowledged only now and then while their teams are written ahead.
+@pytest.mark.parametrize("round_bytes", [None, "2048"], ids=["default-rounds", "tiny-rounds"])
 def test_sigkilled_worker_resumes_without_losing_or_changing_a_window(
-    service: Service, tmp_path: Path
+    service: Service, tmp_path: Path, round_bytes: str | None
 ) -> None:
+    if round_bytes is not None:
+        service.extra_env["TOKENRADAR_CHECKPOINT_ROUND_BYTES"] = round_bytes
     messages = synthetic_messages(seed=7, minutes=360, teams=9, step_seconds=0.15)
     expected = replay_messages(messages, CONFIG, EWZScoreFactory(), service.partitions)
     expected_windows = {(w.summary.team, w.summary.start): w.to_record() for w in expected.windows}
