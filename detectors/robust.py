@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 SECONDS_PER_HOUR = 3600.0
@@ -66,6 +67,7 @@ MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2.0)
 UPPER_MEAN_TO_SIGMA = math.sqrt(2.0 * math.pi)
 
 
+@lru_cache(maxsize=4096)
 def seasonal_bin(ts: float) -> int:
     """Hour of day (UTC), offset by 24 on Saturdays and Sundays.
 
@@ -277,7 +279,14 @@ class RobustSeries:
         blended = (
             seen * bin_scale * bin_scale + SCALE_PRIOR_STEPS * global_scale * global_scale
         ) / (seen + SCALE_PRIOR_STEPS)
-        scale = max(math.sqrt(blended), 0.5 * global_scale, self.params.scale_floor)
+        # Comparisons in the order ``max`` makes them, without its call on this hot path.
+        scale = math.sqrt(blended)
+        half_global = 0.5 * global_scale
+        if half_global > scale:
+            scale = half_global
+        floor = self.params.scale_floor
+        if floor > scale:
+            scale = floor
         offset = (1.0 - share) * self.profile[b] + share * self.profile[other]
         return self.level + offset, scale
 
@@ -330,18 +339,25 @@ class RobustSeries:
         clipped = limit if residual > limit else (-limit if residual < -limit else residual)
         # Early on a plain running mean: a young series must not keep its first guess for a
         # half-life.
-        level_weight = max(
-            decay_weight(elapsed * weight, params.level_half_life), weight / (self.count + weight)
-        )
+        # The max/min below are spelled as comparisons in the order the builtins make them: same
+        # results, without a builtin call each on the detector's hottest path.
+        level_weight = decay_weight(elapsed * weight, params.level_half_life)
+        running_mean_weight = weight / (self.count + weight)
+        if running_mean_weight > level_weight:
+            level_weight = running_mean_weight
         seen = self.profile_count[b]
-        profile_weight = max(
-            weight / (seen + weight), min(1.0, elapsed * weight / params.profile_memory)
-        )
+        young_bin_weight = weight / (seen + weight)
+        memory_share = elapsed * weight / params.profile_memory
+        profile_weight = young_bin_weight
+        bounded_share = memory_share if memory_share < 1.0 else 1.0
+        if bounded_share > profile_weight:
+            profile_weight = bounded_share
         # Scales forget faster than means: a noisy first day must not set the bar for a week.
-        scale_weight = max(
-            weight / (seen + weight),
-            min(1.0, SCALE_MEMORY_FRACTION * elapsed * weight / params.profile_memory),
-        )
+        scale_share = SCALE_MEMORY_FRACTION * elapsed * weight / params.profile_memory
+        scale_weight = young_bin_weight
+        bounded_share = scale_share if scale_share < 1.0 else 1.0
+        if bounded_share > scale_weight:
+            scale_weight = bounded_share
         if self.count >= MIN_STEPS_FOR_TAIL and abs(residual) > scale * self.threshold(
             TAIL_GUARD_PROBABILITY
         ):
