@@ -221,14 +221,18 @@ class StreamRuntime:
     async def _publish(self, result: MessageResult, message: Any) -> None:
         if result.events:
             metrics.EVENTS_IN.inc(result.events)
-        for window in result.windows:
-            await self._send_window(window)
-            if self._on_window is not None:
+        if self._on_window is not None:
+            # Before the alerts: an alert's notification shows the series up to its window.
+            for window in result.windows:
                 self._on_window(window)
+        # Alerts before window records: when every team's window closes at once, an alert
+        # waits for no one else's window record.
         for alert in result.alerts:
             await publish_alert(self.alerts_topic, alert)
             if self._on_alert is not None:
                 self._on_alert(alert)
+        for window in result.windows:
+            await self._send_window(window)
         for rejection in result.rejections:
             metrics.EVENTS_INVALID.inc()
             log.info(
