@@ -29,7 +29,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -125,9 +125,9 @@ class StreamRuntime:
         # Per partition: when its oldest unacknowledged message arrived, and the changed teams
         # the last checkpoint left for the next (checkpoint_round_bytes).
         self._pending_since: dict[int, float] = {}
-        self._unwritten: dict[int, list[TeamState]] = {}
-        # The header of each team's closed part as last written, and the keys of its parts.
-        self._closed_parts: dict[bytes, tuple[dict[str, Any], list[bytes]]] = {}
+        self._unwritten: dict[int, deque[TeamState]] = {}
+        # The header of each team's closed part as last written (it names the part keys).
+        self._closed_parts: dict[bytes, dict[str, Any]] = {}
         self.last_message_at: float | None = None
         core.restore = self.restore_partition
 
@@ -149,7 +149,7 @@ class StreamRuntime:
                 states.append(value)
                 continue
             closed = state_chunks.join(key, header, rows)
-            self._closed_parts[key] = (header, state_chunks.part_keys(key, header))
+            self._closed_parts[key] = header
             states.append(TeamState.from_head_and_closed(plain, closed, factory, config))
         meta = self.meta_table.get(meta_key(partition))
         processor = PartitionProcessor.restore(partition, config, factory, meta, states)
@@ -202,11 +202,11 @@ class StreamRuntime:
             )
         result = self.core.handle(partition, offset, bytes(raw))
         await self._publish(result, message)
+        now = time.monotonic()
         self._pending[partition].append(event)
-        self._pending_since.setdefault(partition, time.monotonic())
+        self._pending_since.setdefault(partition, now)
         self._last_offset[partition] = offset
         self._since_checkpoint[partition] += 1
-        now = time.monotonic()
         last = self._last_checkpoint.setdefault(partition, now)
         if (
             self._since_checkpoint[partition] >= self.settings.checkpoint_every_events
@@ -286,7 +286,7 @@ class StreamRuntime:
         complete: list[tuple[int, PartitionProcessor]] = []
         for partition, processor in processors:
             # Teams left over by the last checkpoint first, so none waits behind busier ones.
-            queue = self._unwritten.pop(partition, [])
+            queue = self._unwritten.pop(partition, deque())
             queued = {state.team for state in queue}
             queue.extend(team for team in processor.dirty_teams() if team.team not in queued)
             overdue = now - self._pending_since.get(partition, now) >= (
@@ -294,7 +294,7 @@ class StreamRuntime:
             )
             with self._writing_for(partition):
                 while queue and (written < budget or overdue):
-                    state = queue.pop(0)
+                    state = queue.popleft()
                     written += self._write_team(team_key(partition, state.team), state)
             if queue:
                 self._unwritten[partition] = queue
@@ -356,10 +356,10 @@ class StreamRuntime:
                 self.team_table[write_key] = value
             previous = self._closed_parts.get(key)
             if previous is not None:
-                stale = previous[1]
-            self._closed_parts[key] = (header, [write_key for write_key, _ in writes])
+                stale = state_chunks.part_keys(key, previous)
+            self._closed_parts[key] = header
         head = state.head()
-        head[CLOSED_PART] = self._closed_parts[key][0]
+        head[CLOSED_PART] = self._closed_parts[key]
         packed_head = _PACK_HEAD(head)
         self._write_state(key, packed_head)
         for stale_key in stale:
