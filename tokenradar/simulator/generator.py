@@ -35,7 +35,7 @@ from tokenradar.simulator.organisation import (
     extend_organisation,
 )
 from tokenradar.simulator.rhythm import MINUTES_PER_DAY, local_weekday_and_minute
-from tokenradar.simulator.tables import sample_categorical
+from tokenradar.simulator.tables import OrganisationTables, sample_categorical
 
 logger = logging.getLogger(__name__)
 
@@ -157,27 +157,19 @@ class Simulation:
         start_epoch_minute = int(self.config.start_epoch // 60)
         variation = self.config.variation
         user_count = tables.user_count
-        team_count = len(tables.team_names)
         is_person = ~tables.user_is_service
         hourly_shape = 1.0 / max(variation.hourly_noise, 1e-6) ** 2
-        day_factor = np.ones(user_count)
-        current_day = -1
+        mood = _DailyMood(tables, variation.daily_noise, variation.team_daily_noise)
         growth_per_minute = np.log1p(variation.growth_per_week) / (7 * MINUTES_PER_DAY)
         for block_first in range(0, total_minutes, BLOCK_MINUTES):
             block_end = min(block_first + BLOCK_MINUTES, total_minutes)
             minutes = np.arange(block_first, block_end, dtype=np.int64)
-            day = block_first // MINUTES_PER_DAY
-            if day != current_day:
-                current_day = day
-                team_noise = np.exp(rng.normal(0.0, variation.team_daily_noise, team_count))
-                user_noise = np.exp(rng.normal(0.0, variation.daily_noise, user_count))
-                # Service accounts run the same job every night; their volume barely moves.
-                day_factor = np.where(is_person, user_noise * team_noise[tables.user_team], 1.0)
+            day_factor = mood.factors(rng, start_epoch_minute + minutes)
             session_noise = np.where(
                 is_person, rng.gamma(hourly_shape, 1.0 / hourly_shape, user_count), 1.0
             )
             rates = self._base_rates(minutes, start_epoch_minute)
-            rates *= (day_factor * session_noise)[None, :]
+            rates *= day_factor * session_noise[None, :]
             rates *= np.exp(growth_per_minute * minutes)[:, None]
             self._apply_rate_effects(rates, block_first, block_end)
             counts = rng.poisson(rates)
@@ -422,3 +414,44 @@ def generate(config: SimulationConfig) -> Simulation:
 
 
 __all__ = ["BLOCK_MINUTES", "EventBlock", "Simulation", "build_organisation", "generate"]
+
+
+class _DailyMood:
+    """Day-to-day variation of activity, drawn per *local* day.
+
+    A person's busy or quiet day starts at their own midnight, not at UTC midnight: a team eight
+    hours west of UTC does not change its mood in the middle of its afternoon. A team's shared
+    variation is drawn once per team and local day; service accounts run the same job every
+    night and do not vary.
+    """
+
+    def __init__(self, tables: OrganisationTables, daily_noise: float, team_noise: float) -> None:
+        self.offsets = tables.user_utc_offset
+        self.teams = tables.user_team
+        self.is_person = ~tables.user_is_service
+        self.daily_noise = daily_noise
+        self.team_noise = team_noise
+        self.day = np.full(tables.user_count, np.iinfo(np.int64).min, dtype=np.int64)
+        self.factor = np.ones(tables.user_count)
+        self.team_days: dict[tuple[int, int], float] = {}
+
+    def factors(self, rng: np.random.Generator, epoch_minutes: IntArray) -> FloatArray:
+        """Factors of shape (minutes, users) for consecutive epoch minutes (less than a day)."""
+        local_day = (epoch_minutes[:, None] + self.offsets[None, :]) // MINUTES_PER_DAY
+        last_day = local_day[-1]
+        changed = np.flatnonzero(last_day != self.day)
+        if len(changed) == 0:
+            return np.broadcast_to(self.factor, local_day.shape)
+        previous = self.factor
+        for key in sorted({(int(self.teams[u]), int(last_day[u])) for u in changed}):
+            if key not in self.team_days:
+                self.team_days[key] = float(np.exp(rng.normal(0.0, self.team_noise)))
+        user_noise = np.exp(rng.normal(0.0, self.daily_noise, len(changed)))
+        shared = np.array([self.team_days[(int(self.teams[u]), int(last_day[u]))] for u in changed])
+        # A new array: factors handed out for earlier blocks stay as they were.
+        self.factor = previous.copy()
+        self.factor[changed] = np.where(self.is_person[changed], user_noise * shared, 1.0)
+        self.day[changed] = last_day[changed]
+        oldest = int(last_day.min()) - 1
+        self.team_days = {key: v for key, v in self.team_days.items() if key[1] >= oldest}
+        return np.where(local_day == last_day[None, :], self.factor[None, :], previous[None, :])
