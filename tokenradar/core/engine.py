@@ -20,8 +20,8 @@ import logging
 import math
 import sys
 from array import array
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields, is_dataclass
 from hashlib import blake2b
 from typing import Any
 
@@ -75,7 +75,12 @@ def event_id_digest(event_id: str) -> bytes:
 
 def _pack_recent(recent: dict[bytes, float]) -> list[bytes]:
     # Whole seconds, rounded up: a restored id is kept at least as long as it would have been.
-    seconds = array("I", (min(math.ceil(ts), _MAX_SECONDS) for ts in recent.values()))
+    times = recent.values()
+    if not times or max(times) <= _MAX_SECONDS:
+        # The usual case (event times end in 2100): nothing to clamp, no per-id min().
+        seconds = array("I", map(math.ceil, times))
+    else:
+        seconds = array("I", (min(math.ceil(ts), _MAX_SECONDS) for ts in times))
     if sys.byteorder != "little":
         seconds.byteswap()
     return [b"".join(recent), seconds.tobytes()]
@@ -97,8 +102,40 @@ def _new_acc() -> Accumulator:
     return [0, 0, 0, 0.0, 0]
 
 
-def _usage(acc: Accumulator) -> Usage:
-    return Usage(acc[0], acc[1], acc[2], float(acc[3]), acc[4])
+def _usage_constructor() -> Callable[[Accumulator], Usage]:
+    """``Usage(*acc)`` as cheaply as the class allows.
+
+    A window's summary builds one ``Usage`` per user, model and tool, a few per event in all.
+    ``Usage`` is a frozen dataclass with slots, whose ``__init__`` sets every field through
+    ``object.__setattr__``; filling the slots through their descriptors gives the same object
+    for half the cost. Should ``Usage`` stop being exactly such a class, its constructor is used.
+    """
+    names = ("input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "requests")
+    if not (
+        is_dataclass(Usage)
+        and tuple(f.name for f in fields(Usage)) == names
+        and Usage.__dict__.get("__slots__") == names
+        and not hasattr(Usage, "__post_init__")
+    ):
+        return lambda acc: Usage(acc[0], acc[1], acc[2], float(acc[3]), acc[4])
+    set_input, set_output, set_cached, set_cost, set_requests = (
+        getattr(Usage, name).__set__ for name in names
+    )
+    new = object.__new__
+
+    def usage(acc: Accumulator) -> Usage:
+        result: Usage = new(Usage)
+        set_input(result, acc[0])
+        set_output(result, acc[1])
+        set_cached(result, acc[2])
+        set_cost(result, float(acc[3]))
+        set_requests(result, acc[4])
+        return result
+
+    return usage
+
+
+_usage = _usage_constructor()
 
 
 @dataclass(frozen=True, slots=True)
