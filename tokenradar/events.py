@@ -229,9 +229,10 @@ def parse_message(
                 if fields is not None:
                     ok, bad = _checked(fields, None, item, limits, prices)
                     events.extend(ok)
-                    rejections.extend(
-                        Rejection(f"batch item {index}: {r.reason}", r.raw) for r in bad
-                    )
+                    if bad:
+                        rejections.extend(
+                            Rejection(f"batch item {index}: {r.reason}", r.raw) for r in bad
+                        )
                     continue
             item_raw = orjson.dumps(item)
             if not isinstance(item, dict):
