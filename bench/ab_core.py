@@ -3,7 +3,8 @@
 Usage::
 
     python -m bench.ab_core --checkout main=/tmp/ab/base --checkout speed=. [--rounds 2]
-        [--teams 1000] [--users 20000] [--events 60000] [--span 600] [--clock cpu]
+        [--checkout speed+gc=.:worker-gc] [--teams 1000] [--users 20000] [--events 60000]
+        [--span 600] [--clock cpu]
 
 Every run is a fresh interpreter with ``PYTHONPATH`` set to its checkout, so each side imports
 its own ``tokenradar`` and ``bench`` code; the generator is seeded, so every run sees the same
@@ -35,6 +36,10 @@ teams, users, events, span, seed = (float(x) for x in sys.argv[1:6])
 if sys.argv[6] == "cpu":
     # Every timing below, and the checkpoint cadence of core_only, in this process's CPU time.
     time.perf_counter = time.process_time
+if sys.argv[7] == "worker-gc":
+    # What the worker and replay commands set before they start.
+    from tokenradar.gc_tuning import tune_garbage_collector
+    tune_garbage_collector()
 partitions = 6
 org = generate.organisation(int(teams), int(users), partitions, seed=int(seed))
 columns = generate.events(org, int(events), span)
@@ -59,10 +64,11 @@ STEPS = (
 )
 
 
-def run_once(checkout: Path, args: argparse.Namespace) -> dict[str, float]:
+def run_once(checkout: Path, gc_mode: str, args: argparse.Namespace) -> dict[str, float]:
     """One measurement in a fresh interpreter importing ``checkout``."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    argv = [str(v) for v in (args.teams, args.users, args.events, args.span, args.seed, args.clock)]
+    settings = (args.teams, args.users, args.events, args.span, args.seed, args.clock, gc_mode)
+    argv = [str(v) for v in settings]
     completed = subprocess.run(
         [sys.executable, "-c", _RUN, *argv],
         cwd=checkout,
@@ -81,7 +87,8 @@ def main() -> None:
         "--checkout",
         action="append",
         required=True,
-        help="NAME=PATH; repeat it, the first is the reference, runs take turns in this order",
+        help="NAME=PATH[:worker-gc]; repeat it, the first is the reference, runs take turns in "
+        "this order; ':worker-gc' sets the worker's garbage-collector thresholds first",
     )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--teams", type=int, default=1000)
@@ -97,27 +104,30 @@ def main() -> None:
         "which other work on the machine barely moves, or by the wall clock",
     )
     args = parser.parse_args()
-    checkouts = [
-        (name, Path(path).resolve()) for name, path in (c.split("=", 1) for c in args.checkout)
-    ]
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in checkouts}
+    checkouts: list[tuple[str, Path, str]] = []
+    for spec in args.checkout:
+        name, location = spec.split("=", 1)
+        path, _, gc_mode = location.partition(":")
+        checkouts.append((name, Path(path).resolve(), gc_mode or "default-gc"))
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in checkouts}
     for round_index in range(args.rounds):
-        for name, path in checkouts:
-            result = run_once(path, args)
+        for name, path, gc_mode in checkouts:
+            result = run_once(path, gc_mode, args)
             runs[name].append(result)
             print(f"round {round_index + 1} {name}: {json.dumps(result)}", flush=True)
     print()
     first = checkouts[0][0]
-    columns = [name for name, _ in checkouts] + [f"{name} / {first}" for name, _ in checkouts[1:]]
+    columns = [name for name, _, _ in checkouts]
+    columns += [f"{name} / {first}" for name, _, _ in checkouts[1:]]
     print("| step | " + " | ".join(columns) + " |")
     print("|---|" + "---:|" * (2 * len(checkouts) - 1))
     for step in STEPS:
-        cells = [" / ".join(f"{r[step]:,.0f}" for r in runs[name]) for name, _ in checkouts]
+        cells = [" / ".join(f"{r[step]:,.0f}" for r in runs[name]) for name, _, _ in checkouts]
         ratios = [
             " / ".join(
                 f"{b[step] / a[step]:.2f}" for a, b in zip(runs[first], runs[name], strict=True)
             )
-            for name, _ in checkouts[1:]
+            for name, _, _ in checkouts[1:]
         ]
         print(f"| {step} | " + " | ".join(cells + ratios) + " |")
 
