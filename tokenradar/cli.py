@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from tokenradar import __version__
+from tokenradar.gc_tuning import tune_garbage_collector
 from tokenradar.logs import logging_config
 from tokenradar.settings import Settings
 
@@ -46,6 +47,7 @@ def worker() -> None:
 
     settings = _settings()
     _setup_logging(settings)
+    tune_garbage_collector()
     ensure_topics(settings)
     built = build_app(settings)
     log.info(
@@ -134,6 +136,7 @@ def replay(
 
     settings = _settings()
     _setup_logging(settings)
+    tune_garbage_collector()
     console = Console(stderr=True)
     size = events.stat().st_size
     started = time.perf_counter()

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import dataclasses
+import math
+from array import array
+
 import msgpack
 import orjson
 import pytest
 
+from detectors.base import Usage
 from detectors.placeholder import EWZScoreFactory
 from tests.traffic import synthetic_messages
+from tokenradar.core import engine
 from tokenradar.core.engine import CoreConfig, PartitionProcessor, event_id_digest
 from tokenradar.events import ParsedEvent, parse_message
 from tokenradar.replay import replay_messages
@@ -240,3 +246,25 @@ def test_checkpoints_with_the_part_packed_at_close_equal_a_full_packing() -> Non
     # Teams were checkpointed between closes (cached part reused) and across them.
     assert compared > 100
     assert closed_between > 10
+
+
+def test_window_summaries_hold_the_same_usage_objects_as_the_constructor() -> None:
+    built = engine._usage([12, 5, 3, 7, 2])
+    assert built == Usage(12, 5, 3, 7.0, 2)
+    assert type(built) is Usage and type(built.cost_usd) is float
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.requests = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "times",
+    [[], [T0, T0 + 0.25, T0 + 59.999], [T0, 2.0**32 - 1.5, 2.0**32 + 7.0, 1e12]],
+)
+def test_recent_ids_pack_to_whole_seconds_rounded_up_and_clamped(times: list[float]) -> None:
+    recent = {event_id_digest(f"id-{i}"): ts for i, ts in enumerate(times)}
+    digests, raw_seconds = engine._pack_recent(recent)
+    seconds = array("I")
+    seconds.frombytes(raw_seconds)
+    assert digests == b"".join(recent)
+    assert seconds.tolist() == [min(math.ceil(ts), 2**32 - 1) for ts in times]
+    assert list(engine._unpack_recent([digests, raw_seconds])) == list(recent)

@@ -20,8 +20,8 @@ import logging
 import math
 import sys
 from array import array
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields, is_dataclass
 from hashlib import blake2b
 from typing import Any
 
@@ -75,7 +75,12 @@ def event_id_digest(event_id: str) -> bytes:
 
 def _pack_recent(recent: dict[bytes, float]) -> list[bytes]:
     # Whole seconds, rounded up: a restored id is kept at least as long as it would have been.
-    seconds = array("I", (min(math.ceil(ts), _MAX_SECONDS) for ts in recent.values()))
+    times = recent.values()
+    if not times or max(times) <= _MAX_SECONDS:
+        # The usual case (event times end in 2100): nothing to clamp, no per-id min().
+        seconds = array("I", map(math.ceil, times))
+    else:
+        seconds = array("I", (min(math.ceil(ts), _MAX_SECONDS) for ts in times))
     if sys.byteorder != "little":
         seconds.byteswap()
     return [b"".join(recent), seconds.tobytes()]
@@ -97,8 +102,40 @@ def _new_acc() -> Accumulator:
     return [0, 0, 0, 0.0, 0]
 
 
-def _usage(acc: Accumulator) -> Usage:
-    return Usage(acc[0], acc[1], acc[2], float(acc[3]), acc[4])
+def _usage_constructor() -> Callable[[Accumulator], Usage]:
+    """``Usage(*acc)`` as cheaply as the class allows.
+
+    A window's summary builds one ``Usage`` per user, model and tool, a few per event in all.
+    ``Usage`` is a frozen dataclass with slots, whose ``__init__`` sets every field through
+    ``object.__setattr__``; filling the slots through their descriptors gives the same object
+    for half the cost. Should ``Usage`` stop being exactly such a class, its constructor is used.
+    """
+    names = ("input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "requests")
+    if not (
+        is_dataclass(Usage)
+        and tuple(f.name for f in fields(Usage)) == names
+        and Usage.__dict__.get("__slots__") == names
+        and not hasattr(Usage, "__post_init__")
+    ):
+        return lambda acc: Usage(acc[0], acc[1], acc[2], float(acc[3]), acc[4])
+    set_input, set_output, set_cached, set_cost, set_requests = (
+        getattr(Usage, name).__set__ for name in names
+    )
+    new = object.__new__
+
+    def usage(acc: Accumulator) -> Usage:
+        result: Usage = new(Usage)
+        set_input(result, acc[0])
+        set_output(result, acc[1])
+        set_cached(result, acc[2])
+        set_cost(result, float(acc[3]))
+        set_requests(result, acc[4])
+        return result
+
+    return usage
+
+
+_usage = _usage_constructor()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,25 +165,38 @@ class OpenWindow:
 
     def add(self, event: ParsedEvent) -> None:
         """Count one event into the window and its breakdowns."""
-        inp, out, cached, cost = (
-            event.input_tokens,
-            event.output_tokens,
-            event.cached_input_tokens,
-            event.cost_usd,
-        )
-        for table, name in (
-            (self.by_user, event.user),
-            (self.by_model, event.model),
-            (self.by_tool, event.tool),
-        ):
-            acc = table.get(name)
-            if acc is None:
-                acc = table[name] = [0, 0, 0, 0.0, 0]
-            acc[0] += inp
-            acc[1] += out
-            acc[2] += cached
-            acc[3] += cost
-            acc[4] += 1
+        # Spelled out for the three breakdowns and the totals: this runs for every event.
+        inp = event.input_tokens
+        out = event.output_tokens
+        cached = event.cached_input_tokens
+        cost = event.cost_usd
+        by_user = self.by_user
+        acc = by_user.get(event.user)
+        if acc is None:
+            acc = by_user[event.user] = [0, 0, 0, 0.0, 0]
+        acc[0] += inp
+        acc[1] += out
+        acc[2] += cached
+        acc[3] += cost
+        acc[4] += 1
+        by_model = self.by_model
+        acc = by_model.get(event.model)
+        if acc is None:
+            acc = by_model[event.model] = [0, 0, 0, 0.0, 0]
+        acc[0] += inp
+        acc[1] += out
+        acc[2] += cached
+        acc[3] += cost
+        acc[4] += 1
+        by_tool = self.by_tool
+        acc = by_tool.get(event.tool)
+        if acc is None:
+            acc = by_tool[event.tool] = [0, 0, 0, 0.0, 0]
+        acc[0] += inp
+        acc[1] += out
+        acc[2] += cached
+        acc[3] += cost
+        acc[4] += 1
         acc = self.totals
         acc[0] += inp
         acc[1] += out
@@ -419,6 +469,10 @@ class PartitionProcessor:
         self.closing_budgets: list[dict[str, Any]] = []
         self.counters = PartitionCounters()
         self.outputs = Outputs()
+        # Settings the per-event path reads, one attribute lookup away.
+        self._window_seconds = config.window_seconds
+        self._allowed_lateness = config.allowed_lateness_seconds
+        self._max_future_skew = config.max_future_skew_seconds
         # (window_end, team, window_start) of every open window, soonest first.
         self._closing: list[tuple[float, str, float]] = []
 
@@ -426,35 +480,37 @@ class PartitionProcessor:
 
     def process(self, event: ParsedEvent, offset: int, index: int = 0) -> None:
         """Apply the ``index``-th event of the message read at ``offset`` of this partition."""
-        config = self.config
         ts = event.ts
-        if ts > self.max_event_time + config.max_future_skew_seconds and self.counters.events:
-            self.counters.rejected += 1
-            ahead = ts - self.max_event_time
+        counters = self.counters
+        max_event_time = self.max_event_time
+        if ts > max_event_time + self._max_future_skew and counters.events:
+            counters.rejected += 1
+            ahead = ts - max_event_time
             self.outputs.rejected.append(
                 (event, f"event time is {ahead:.0f} s ahead of the stream's event time")
             )
             return
-        self.counters.events += 1
-        state = self.teams.get(event.team)
+        counters.events += 1
+        team = event.team
+        state = self.teams.get(team)
         if state is None:
-            state = self._new_team(event.team)
-        if offset < state.applied_offset or (
-            offset == state.applied_offset and index <= state.applied_index
-        ):
+            state = self._new_team(team)
+        applied_offset = state.applied_offset
+        if offset < applied_offset or (offset == applied_offset and index <= state.applied_index):
             # Already part of the checkpoint this team was restored from.
-            self.counters.skipped_replayed += 1
+            counters.skipped_replayed += 1
         else:
             self._apply(state, event)
             state.applied_offset = offset
             state.applied_index = index
-            self.dirty.add(state.team)
-        if ts > self.max_event_time:
+            self.dirty.add(team)
+        if ts > max_event_time:
             self.max_event_time = ts
-            watermark = ts - config.allowed_lateness_seconds
+            watermark = ts - self._allowed_lateness
             if watermark > self.watermark:
                 self.watermark = watermark
-                if self._closing and self._closing[0][0] <= watermark:
+                closing = self._closing
+                if closing and closing[0][0] <= watermark:
                     self._close_until(watermark)
 
     def _apply(self, state: TeamState, event: ParsedEvent) -> None:
@@ -467,7 +523,7 @@ class PartitionProcessor:
                 self.counters.duplicates += 1
                 return
             state.recent_ids[digest] = event.ts
-        size = self.config.window_seconds
+        size = self._window_seconds
         start = (event.ts // size) * size
         if start + size <= self.watermark:
             self.counters.late += 1

@@ -141,13 +141,18 @@ class Core:
         """Apply parsed events of one message read at ``offset`` of ``partition``."""
         processor = self.processor(partition)
         process = processor.process
-        partition_of = self.partition_of
+        known_partitions = self._partition_cache
+        applied = 0
         for index, event in enumerate(events):
-            if partition_of(event.team) != partition:
+            team_partition = known_partitions.get(event.team)
+            if team_partition is None:
+                team_partition = self.partition_of(event.team)
+            if team_partition != partition:
                 result.misrouted.append(event)
                 continue
             process(event, offset, index)
-            result.events += 1
+            applied += 1
+        result.events += applied
         if processor.outputs:
             outputs = processor.drain()
             result.windows.extend(outputs.windows)
