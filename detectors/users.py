@@ -112,11 +112,13 @@ class RatioTracker:
     """
 
     __slots__ = (
+        "hour_long_peak",
         "hour_peak",
         "hour_start",
         "hour_tainted",
         "log_scale",
         "long_excess",
+        "long_profile",
         "long_q",
         "long_rate",
         "long_tail_at",
@@ -128,6 +130,7 @@ class RatioTracker:
         "short_rate",
         "short_tail_at",
         "tail_samples",
+        "usual_long",
         "usual_now",
     )
 
@@ -147,10 +150,17 @@ class RatioTracker:
         # rate. Learned from closed, clean hours.
         self.profile = array("d", bytes(8 * SEASONAL_BINS))
         self.profile_count = bytearray(SEASONAL_BINS)
+        # The same for the long rate: an hour's typical long rate is far below the peak of its
+        # short rate for a bursty user, so the long horizon has a reference of its own (a loop
+        # at ten times a sparse user's volume is within their five-minute bursts, but not
+        # within any hour they have had).
+        self.long_profile = array("d", bytes(8 * SEASONAL_BINS))
         self.hour_start = math.nan
         self.hour_peak = 0.0
+        self.hour_long_peak = 0.0
         self.hour_tainted = False
         self.usual_now = math.nan
+        self.usual_long = math.nan
 
     def usual_at(self, ts: float) -> float:
         """The rate to compare with at ``ts``: the long-run mean, or this hour's peak if higher."""
@@ -159,6 +169,17 @@ class RatioTracker:
         # Comparisons in the order ``max`` makes them (same results, no builtin call per user).
         if self.profile_count[b] >= PROFILE_MIN_DAYS:
             peak = self.profile[b]
+            if peak > usual:
+                usual = peak
+        return 1e-9 if usual < 1e-9 else usual
+
+    def usual_long_at(self, ts: float) -> float:
+        """The long rate to compare with at ``ts``: the long-run mean, or this hour's typical
+        peak of the long rate if higher."""
+        b = seasonal_bin(ts)
+        usual = self.mean_rate
+        if self.profile_count[b] >= PROFILE_MIN_DAYS:
+            peak = self.long_profile[b]
             if peak > usual:
                 usual = peak
         return 1e-9 if usual < 1e-9 else usual
@@ -173,26 +194,33 @@ class RatioTracker:
         other = (seasonal_bin(ts) + 24) % SEASONAL_BINS
         return self.profile[other] if self.profile_count[other] >= PROFILE_MIN_DAYS else 0.0
 
-    def close_hours(self, until: float, width: float) -> None:
-        """Fold the hours that ended before ``until`` into the profile (idle hours are zeros)."""
+    def close_hours(self, until: float, long_tau: float) -> None:
+        """Fold the hours that ended before ``until`` into the profiles. In idle hours the short
+        rate is taken as zero and the long rate as decaying from the last active hour's peak."""
         if self.hour_start != self.hour_start:
             self.hour_start = math.floor(until / 3600.0) * 3600.0
             return
         current = math.floor(until / 3600.0) * 3600.0
         hour = self.hour_start
         steps = 0
+        long_rate = self.hour_long_peak
+        hour_decay = math.exp(-3600.0 / long_tau)
         while hour < current and steps < SEASONAL_BINS:
             if not self.hour_tainted or hour != self.hour_start:
                 rate = self.hour_peak if hour == self.hour_start else 0.0
                 b = seasonal_bin(hour)
                 seen = self.profile_count[b]
-                self.profile[b] += max(1.0 / (seen + 1), PROFILE_WEIGHT) * (rate - self.profile[b])
+                weight = max(1.0 / (seen + 1), PROFILE_WEIGHT)
+                self.profile[b] += weight * (rate - self.profile[b])
+                self.long_profile[b] += weight * (long_rate - self.long_profile[b])
                 self.profile_count[b] = min(seen + 1, 255)
             hour += 3600.0
             steps += 1
+            long_rate *= hour_decay
         if current != self.hour_start:
             self.hour_start = current
             self.hour_peak = 0.0
+            self.hour_long_peak = 0.0
             self.hour_tainted = False
 
     def statistic(self, ratio: float) -> float:
@@ -205,8 +233,9 @@ class RatioTracker:
         """Decay the smoothed rates over ``elapsed`` seconds and add this window's amount."""
         if self.mean_rate != self.mean_rate:
             self.mean_rate = amount
-        self.close_hours(end - width, width)
+        self.close_hours(end - width, horizons.long_tau)
         self.usual_now = self.usual_at(end - width)
+        self.usual_long = self.usual_long_at(end - width)
         self.short_rate = (
             self.short_rate * math.exp(-elapsed / horizons.short_tau)
             + (1.0 - math.exp(-width / horizons.short_tau)) * amount
@@ -217,15 +246,20 @@ class RatioTracker:
         )
 
     def ratios(self) -> tuple[float, float]:
-        """Short and long smoothed rates relative to the usual rate (set by :meth:`advance`)."""
-        usual = self.usual_now
-        return self.short_rate / usual, self.long_rate / usual
+        """Short and long smoothed rates relative to their usual rates (set by :meth:`advance`)."""
+        return self.short_rate / self.usual_now, self.long_rate / self.usual_long
 
     def probability(self) -> float:
-        """Tail probability now: the short horizon, or the long one while the short is high."""
+        """Tail probability now: the short horizon, or the long one while the current rate is
+        still high (above the short horizon's 95 % quantile, or above the level the long rate
+        itself reaches one time in twenty): once an incident is over, the long rate stays up for
+        an hour, and that is not news."""
         short_ratio, long_ratio = self.ratios()
         short_p = _tail_probability(self.statistic(short_ratio), self.short_q, self.short_excess)
-        if short_p >= TAIL_EXCEEDANCE:
+        if (
+            short_p >= TAIL_EXCEEDANCE
+            and self.statistic(self.short_rate / self.usual_long) < self.long_q
+        ):
             return short_p
         long_p = _tail_probability(self.statistic(long_ratio), self.long_q, self.long_excess)
         return min(short_p, long_p)
@@ -247,6 +281,8 @@ class RatioTracker:
         # max/min spelled as comparisons in the builtins' order: same results, fewer calls.
         if self.short_rate > self.hour_peak:
             self.hour_peak = self.short_rate
+        if self.long_rate > self.hour_long_peak:
+            self.hour_long_peak = self.long_rate
         decay = math.exp(-LN2 * idle / horizons.mean_half_life)
         idle_share_kept = 1.0 - idle / age
         if idle_share_kept < decay:
@@ -305,6 +341,9 @@ class RatioTracker:
             self.tail_samples,
             self.profile.tobytes(),
             bytes(self.profile_count),
+            self.long_profile.tobytes(),
+            self.hour_long_peak,
+            self.usual_long,
         ]
 
     @classmethod
@@ -329,6 +368,14 @@ class RatioTracker:
         ) = plain[:14]
         tracker.profile = array("d", plain[14])
         tracker.profile_count = bytearray(plain[15])
+        if len(plain) > 16:
+            tracker.long_profile = array("d", plain[16])
+            tracker.hour_long_peak, tracker.usual_long = plain[17], plain[18]
+        else:
+            # Written before the long profile existed: the long horizon keeps the reference it
+            # had (the short rate's peaks) until the hours are learned again.
+            tracker.long_profile = array("d", plain[14])
+            tracker.hour_long_peak, tracker.usual_long = tracker.hour_peak, tracker.usual_now
         return tracker
 
 
