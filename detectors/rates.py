@@ -255,6 +255,23 @@ class DayOverDay:
         middle = len(values) // 2
         return values[middle] if len(values) % 2 else 0.5 * (values[middle - 1] + values[middle])
 
+    def cusum_reference(self, ts: float) -> float:
+        """The CUSUM's reference at the hour of ``ts``: the median of three remembered days, or
+        the larger of two (NaN with fewer).
+
+        Either way one holiday or one quiet day cannot lower it; two days already give one on
+        the third day of a team's life, where a ramp that starts then would otherwise only be
+        judged against a reference that contains it.
+        """
+        b = seasonal_bin(ts)
+        values = [
+            v for v in self.history[b * DAYS_REMEMBERED : (b + 1) * DAYS_REMEMBERED] if v == v
+        ]
+        if len(values) < 2:
+            return math.nan
+        values.sort()
+        return values[1]
+
     def statistic(self, ts: float, value: float) -> float:
         """``value`` minus the reference at ``ts``, in units of its typical size (0 while there
         is no reference or no scale yet)."""
@@ -262,6 +279,13 @@ class DayOverDay:
         if reference != reference or self.samples < MIN_DAY_OVER_DAY_SAMPLES:
             return 0.0
         return (value - reference) / max(self.scale, 1e-3)
+
+    def tail_probability(self, ts: float, value: float) -> float:
+        """Tail probability of :meth:`statistic` under the learned tail of day-over-day
+        differences (NaN while there is no reference or no tail yet: no evidence either way)."""
+        if self.samples <= MIN_DAY_OVER_DAY_SAMPLES or self.reference(ts) != self.reference(ts):
+            return math.nan
+        return self.tail.probability(self.statistic(ts, value))
 
     def raw_difference(self, ts: float, value: float) -> float:
         """``value`` minus the reference at ``ts`` (NaN without a reference)."""
@@ -287,8 +311,7 @@ class DayOverDay:
         """
         if ts - self.cusum_at < SECONDS_PER_HOUR:
             return self.cusum
-        # Three days, so that the median is not pulled by one holiday or one busy day.
-        reference = self.reference(ts, DAYS_REMEMBERED)
+        reference = self.cusum_reference(ts)
         if reference != reference or self.samples < MIN_DAY_OVER_DAY_SAMPLES:
             return self.cusum
         if reference < busy_level:
@@ -301,7 +324,7 @@ class DayOverDay:
 
     def busy(self, ts: float, busy_level: float) -> bool:
         """Whether the hour of ``ts`` is a busy one: its reference is at least ``busy_level``."""
-        reference = self.reference(ts, DAYS_REMEMBERED)
+        reference = self.cusum_reference(ts)
         return reference == reference and reference >= busy_level
 
     def learn_tail(self, ts: float, value: float, busy_level: float = -math.inf) -> None:

@@ -508,6 +508,22 @@ class UsageDetector:
         if end - self.first_seen < LONG_HORIZON_WARMUP_FACTOR * s.warmup_seconds:
             ramp_p = 1.0
         long_p = min(1.0, 2.0 * min(long_p, ramp_p))
+        # A slow ramp is news only while it is still on. To start a finding, the team must be
+        # clearly above its expectation now: the two-hour request rate beyond the 95 % quantile
+        # of day-over-day differences against the same hour of earlier days, or the five-minute
+        # request rate beyond the bar at which a team alarm is held. To keep one, the two-hour
+        # rate must not have fallen below the same hour of earlier days. Without this, a CUSUM
+        # that stays high after an excess has ended, or a slow baseline behind a new daily
+        # pattern, alarms in hours when the team is at its usual rate.
+        day_over_day_p = self.ramp.tail_probability(end, ramp_value)
+        if self.team_alarm.active:
+            ramp_on = not day_over_day_p >= 0.5
+        else:
+            ramp_on = day_over_day_p < TAIL_EXCEEDANCE or req_short_p < _bar(
+                self._team_target, True
+            )
+        if not ramp_on:
+            long_p = 1.0
         if elevated_users < 2:
             # One person's excess is a user-level matter (the user model judges it against that
             # person's own range); a team-level finding needs more than one person behind it.
@@ -572,7 +588,7 @@ class UsageDetector:
                     "end": end, "short": short_p, "long": long_p, "req_short": req_short_p,
                     "req_long": req_long_p, "ramp": ramp_p, "breadth": breadth_p,
                     "surge": surge_p, "surge_cusum": self.surge_cusum,
-                    "cusum": ramp_cusum,
+                    "cusum": ramp_cusum, "day_over_day": day_over_day_p,
                     "elevated": elevated_users, "tested": tested_users, "warm": team_warm,
                     "price": price_result.tail_probability, "material": material,
                     "pricier": pricier_users, "alarm": token_alarm, "cost_alarm": cost_alarm,
