@@ -64,7 +64,6 @@ from detectors.robust import (
     StepResult,
     TailTracker,
     calibrated_score,
-    normal_quantile_upper,
     seasonal_bin,
 )
 from detectors.users import UserHorizons, UserModel, UserStep
@@ -101,13 +100,6 @@ YOUNG_TAIL_SIGMAS = 2.0
 YOUNG_TAIL_MIN_EXCEEDANCES = 0.25
 # Tail probabilities are floored here before logarithms (an exponential tail underflows to zero).
 MIN_PROBABILITY = 1e-300
-# A team surge is at least three times the usual rate; the surge CUSUM only accumulates windows
-# at least half-way there on the log scale (the CUSUM reference value, half the shift to detect).
-# A busy day of a large team, a few tens of percent up, is many standard errors up but no surge.
-SURGE_MATERIAL_LOG_RATIO = 0.5 * math.log(3.0)
-# Families of team-level evidence sharing the team's part of the false-alarm budget: the short
-# horizon, the long horizon, the day-over-day CUSUM and the sustained-surge CUSUM.
-TEAM_FAMILIES = 4
 # Breakdown trackers kept per team (models, tools); the least used are dropped beyond this.
 MAX_TRACKED_NAMES = 48
 
@@ -276,19 +268,10 @@ class UsageDetector:
         self._families = _families(self.settings)
         s = self.settings
         team_budget = 0.4 * s.false_alarms_per_team_week
-        family_budget = team_budget / TEAM_FAMILIES
-        self._team_target = _target_probability(family_budget, s.team_short_tau, s.window_seconds)
+        self._team_target = _target_probability(team_budget / 3, s.team_short_tau, s.window_seconds)
         # The day-over-day CUSUM steps at most once an hour: its share of the team budget is an
         # in-control run length in hours.
-        self._ramp_threshold = cusum_threshold(7 * 24 * BUSY_HOURS_PER_DAY / family_budget)
-        # The sustained-surge CUSUM steps once per short time constant (the smoothed rate's
-        # memory, so its steps are close to independent): its in-control run length in steps.
-        self._surge_threshold = cusum_threshold(
-            7 * SECONDS_PER_DAY / s.team_short_tau / family_budget
-        )
-        # One step adds at most what a single window needs to alarm on its own: beyond that the
-        # short horizon alarms by itself, and one extreme window is not a sustained surge.
-        self._surge_step_cap = normal_quantile_upper(self._team_target)
+        self._ramp_threshold = cusum_threshold(7 * 24 * BUSY_HOURS_PER_DAY / (team_budget / 3))
         self._user_budget = 0.6 * s.false_alarms_per_team_week
         self.first_seen = math.nan
         self.team_short = RateSeries()
@@ -301,10 +284,6 @@ class UsageDetector:
         self.price_last_tail = -math.inf
         self.cost_tokens_rate = 0.0
         self.ramp = DayOverDay()
-        # Sustained surge: a CUSUM of the short request rate's tail probabilities, read as normal
-        # scores, once per short time constant (see ``update``); and when it last stepped.
-        self.surge_cusum = 0.0
-        self.surge_step_at = -math.inf
         # Tail of the standardised count of users above their own range (see ``update``).
         self.breadth_tail = TailTracker(rate=0.03)
         self.breadth_last_tail = -math.inf
@@ -462,17 +441,6 @@ class UsageDetector:
         req_long_p = self._established_p(
             self.requests_long, req_long, self.fresh_rates[4], fam.team_long
         )
-        # The surge CUSUM steps only on windows whose excess is spread: more of the team's users
-        # above their own range than chance would put there (a team above its own baseline while
-        # its people are each within theirs says the baseline is off, e.g. after a holiday).
-        spread_out = (
-            elevated_users >= 2
-            and _binomial_upper_tail(elevated_users, tested_users, TAIL_EXCEEDANCE)
-            < TAIL_EXCEEDANCE
-        )
-        surge_p = self._surge_step(
-            end, req_short_p, req_short.z * req_short.scale if spread_out else 0.0, team_warm
-        )
         # The long horizon only counts while the short one is above its 95 % quantile: once an
         # incident is over, a two-hour average is still high for hours, and that is not news.
         if short_p >= TAIL_EXCEEDANCE:
@@ -547,13 +515,6 @@ class UsageDetector:
                 self.breadth_tail.probability(breadth_z),
             )
         short_p = min(1.0, 1.5 * min(short_p, breadth_p))
-        # A sustained surge: a team of a few people a few times busier than usual for an hour
-        # rarely produces one window extreme enough on its own, nor users each beyond their own
-        # (bursty) range; the evidence is in its persistence. Like the long horizon, it is the
-        # team's only while no single user carries the excess.
-        if surge_p < 1.0 and self._one_user_carries_excess(window):
-            surge_p = 1.0
-        short_p = min(1.0, 2.0 * min(short_p, surge_p))
         token_p = min(short_p, long_p)
         token_alarm = team_warm and token_p < _bar(self._team_target, self.team_alarm.active)
         # Cost per token over the cost's own time constant: a pricier model moves it, more
@@ -587,7 +548,6 @@ class UsageDetector:
                 {
                     "end": end, "short": short_p, "long": long_p, "req_short": req_short_p,
                     "req_long": req_long_p, "ramp": ramp_p, "breadth": breadth_p,
-                    "surge": surge_p, "surge_cusum": self.surge_cusum,
                     "cusum": ramp_cusum, "day_over_day": day_over_day_p,
                     "elevated": elevated_users, "tested": tested_users, "warm": team_warm,
                     "price": price_result.tail_probability, "material": material,
@@ -620,31 +580,6 @@ class UsageDetector:
         self._learn_breakdown(self.model_rates, window.by_model, end)
         self._learn_breakdown(self.tool_rates, window.by_tool, end)
         return findings
-
-    def _surge_step(self, end: float, requests_p: float, log_ratio: float, warm: bool) -> float:
-        """Advance the sustained-surge CUSUM and return its tail probability.
-
-        Once per short time constant the short request rate's tail probability, read as a normal
-        score (capped at what one window needs to alarm alone; zero while the rate is less than
-        ``SURGE_MATERIAL_LOG_RATIO`` above its expectation), enters a one-sided CUSUM with
-        the textbook drift of one; its threshold comes from the family's share of the budget via
-        Siegmund's approximation, and beyond it the stationary tail ``exp(-2k s)`` converts the
-        statistic into a tail probability comparable with the other team signals.
-        """
-        if not warm:
-            self.surge_cusum = 0.0
-            return 1.0
-        if end - self.surge_step_at >= self.settings.team_short_tau:
-            self.surge_step_at = end
-            z = normal_quantile_upper(requests_p) if log_ratio >= SURGE_MATERIAL_LOG_RATIO else 0.0
-            if z > self._surge_step_cap:
-                z = self._surge_step_cap
-            self.surge_cusum = max(0.0, self.surge_cusum + z - CUSUM_DRIFT)
-        return min(
-            1.0,
-            self._team_target
-            * math.exp(-2.0 * CUSUM_DRIFT * (self.surge_cusum - self._surge_threshold)),
-        )
 
     # ---------------------------------------------------------------------------------- warm-up
     def _record_day_peak(self, ts: float, rate: float) -> None:
@@ -925,10 +860,8 @@ class UsageDetector:
             # A change point: the anomaly has become the regime; move the baseline to it.
             series.baseline.shift_level(alarm.residual_sum / alarm.steps)
             if alarm is self.team_alarm:
-                # The day-over-day and surge evidence are part of the same verdict: start them
-                # afresh.
+                # The day-over-day evidence is part of the same verdict: start it afresh.
                 self.ramp.cusum = 0.0
-                self.surge_cusum = 0.0
             log.info("%s: accepting a new level after %.0fs of alarm", self.team, end - alarm.since)
             alarm.since, alarm.residual_sum, alarm.steps = math.nan, 0.0, 0
 
@@ -968,7 +901,6 @@ class UsageDetector:
             ],
             "price": [self.price.to_plain(), self.price_last_tail, self.cost_tokens_rate],
             "ramp": self.ramp.to_plain(),
-            "surge": [self.surge_cusum, self.surge_step_at],
             "breadth": [
                 self.breadth_tail.quantile,
                 self.breadth_tail.excess,
@@ -1028,8 +960,6 @@ class UsageDetector:
         detector.price = RobustSeries.from_plain(fam.cost.series, plain["price"][0])
         detector.price_last_tail = plain["price"][1]
         detector.ramp = DayOverDay.from_plain(plain["ramp"])
-        # States written before the surge CUSUM existed start it from zero.
-        detector.surge_cusum, detector.surge_step_at = plain.get("surge", (0.0, -math.inf))
         detector.cost_tokens_rate = plain["price"][2]
         (
             detector.breadth_tail.quantile,

@@ -169,12 +169,3 @@ def test_a_nightly_jobs_first_weekend_runs_are_not_news() -> None:
     findings = run(detector, team_windows(days=7, seed=7, boost=boost))
     assert not detector.users["user0"].knows_its_tail()
     assert [f for _, f in findings if f.user == "user0"] == []
-
-
-def test_surge_cusum_survives_a_restore() -> None:
-    detector = UsageDetector("search")
-    for window in team_windows(days=3, users=4):
-        detector.update(window)
-    detector.surge_cusum, detector.surge_step_at = 2.5, MONDAY + 3 * DAY
-    restored = UsageDetector.from_state("search", detector.to_state())
-    assert (restored.surge_cusum, restored.surge_step_at) == (2.5, MONDAY + 3 * DAY)
