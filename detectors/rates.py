@@ -243,13 +243,17 @@ class DayOverDay:
         self.cusum = 0.0
         self.cusum_at = -math.inf
 
+    def _remembered(self, ts: float) -> list[float]:
+        """The remembered days' values at the hour of ``ts``, in ascending order."""
+        b = seasonal_bin(ts)
+        return sorted(
+            v for v in self.history[b * DAYS_REMEMBERED : (b + 1) * DAYS_REMEMBERED] if v == v
+        )
+
     def reference(self, ts: float, min_days: int = 2) -> float:
         """Median of the remembered days at the hour of ``ts`` (NaN until ``min_days`` are
         known)."""
-        b = seasonal_bin(ts)
-        values = sorted(
-            v for v in self.history[b * DAYS_REMEMBERED : (b + 1) * DAYS_REMEMBERED] if v == v
-        )
+        values = self._remembered(ts)
         if len(values) < min_days:
             return math.nan
         middle = len(values) // 2
@@ -263,14 +267,8 @@ class DayOverDay:
         the third day of a team's life, where a ramp that starts then would otherwise only be
         judged against a reference that contains it.
         """
-        b = seasonal_bin(ts)
-        values = [
-            v for v in self.history[b * DAYS_REMEMBERED : (b + 1) * DAYS_REMEMBERED] if v == v
-        ]
-        if len(values) < 2:
-            return math.nan
-        values.sort()
-        return values[1]
+        values = self._remembered(ts)
+        return values[1] if len(values) >= 2 else math.nan
 
     def statistic(self, ts: float, value: float) -> float:
         """``value`` minus the reference at ``ts``, in units of its typical size (0 while there
@@ -283,9 +281,10 @@ class DayOverDay:
     def tail_probability(self, ts: float, value: float) -> float:
         """Tail probability of :meth:`statistic` under the learned tail of day-over-day
         differences (NaN while there is no reference or no tail yet: no evidence either way)."""
-        if self.samples <= MIN_DAY_OVER_DAY_SAMPLES or self.reference(ts) != self.reference(ts):
+        reference = self.reference(ts)
+        if self.samples <= MIN_DAY_OVER_DAY_SAMPLES or reference != reference:
             return math.nan
-        return self.tail.probability(self.statistic(ts, value))
+        return self.tail.probability((value - reference) / max(self.scale, 1e-3))
 
     def raw_difference(self, ts: float, value: float) -> float:
         """``value`` minus the reference at ``ts`` (NaN without a reference)."""

@@ -162,27 +162,20 @@ class RatioTracker:
         self.usual_now = math.nan
         self.usual_long = math.nan
 
-    def usual_at(self, ts: float) -> float:
-        """The rate to compare with at ``ts``: the long-run mean, or this hour's peak if higher."""
+    def usual_rates(self, ts: float) -> tuple[float, float]:
+        """The rates to compare the short and the long rate with at ``ts``: the long-run mean,
+        or this hour's typical peak of the short (and of the long) rate where that is higher."""
         b = seasonal_bin(ts)
-        usual = self.mean_rate
+        short = long = self.mean_rate
         # Comparisons in the order ``max`` makes them (same results, no builtin call per user).
         if self.profile_count[b] >= PROFILE_MIN_DAYS:
             peak = self.profile[b]
-            if peak > usual:
-                usual = peak
-        return 1e-9 if usual < 1e-9 else usual
-
-    def usual_long_at(self, ts: float) -> float:
-        """The long rate to compare with at ``ts``: the long-run mean, or this hour's typical
-        peak of the long rate if higher."""
-        b = seasonal_bin(ts)
-        usual = self.mean_rate
-        if self.profile_count[b] >= PROFILE_MIN_DAYS:
+            if peak > short:
+                short = peak
             peak = self.long_profile[b]
-            if peak > usual:
-                usual = peak
-        return 1e-9 if usual < 1e-9 else usual
+            if peak > long:
+                long = peak
+        return (1e-9 if short < 1e-9 else short), (1e-9 if long < 1e-9 else long)
 
     def hour_known(self, ts: float) -> bool:
         """Whether the usual rate of this hour (weekday/weekend) rests on two days or more."""
@@ -234,8 +227,7 @@ class RatioTracker:
         if self.mean_rate != self.mean_rate:
             self.mean_rate = amount
         self.close_hours(end - width, horizons.long_tau)
-        self.usual_now = self.usual_at(end - width)
-        self.usual_long = self.usual_long_at(end - width)
+        self.usual_now, self.usual_long = self.usual_rates(end - width)
         self.short_rate = (
             self.short_rate * math.exp(-elapsed / horizons.short_tau)
             + (1.0 - math.exp(-width / horizons.short_tau)) * amount

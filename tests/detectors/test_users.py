@@ -52,5 +52,11 @@ def test_loops_are_caught_more_often_than_against_five_minute_peaks(
 ) -> None:
     caught = _loops_caught()
     assert caught >= 4
-    monkeypatch.setattr(RatioTracker, "usual_long_at", RatioTracker.usual_at)
+    usual_rates = RatioTracker.usual_rates
+
+    def short_peaks_for_both(tracker: RatioTracker, ts: float) -> tuple[float, float]:
+        short, _ = usual_rates(tracker, ts)
+        return short, short
+
+    monkeypatch.setattr(RatioTracker, "usual_rates", short_peaks_for_both)
     assert _loops_caught() < caught
