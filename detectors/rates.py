@@ -219,6 +219,7 @@ class DayOverDay:
         "current_hour",
         "cusum",
         "cusum_at",
+        "day_shift",
         "history",
         "hour_value",
         "last_tail",
@@ -242,10 +243,13 @@ class DayOverDay:
         # One-sided CUSUM of the standardised difference in busy hours, and when it last moved.
         self.cusum = 0.0
         self.cusum_at = -math.inf
+        # Offset from UTC (seconds) of the days the weekday/weekend hours follow; the owner sets
+        # it (it is the team's, not part of this state).
+        self.day_shift = 0.0
 
     def _remembered(self, ts: float) -> list[float]:
         """The remembered days' values at the hour of ``ts``, in ascending order."""
-        b = seasonal_bin(ts)
+        b = seasonal_bin(ts, self.day_shift)
         return sorted(
             v for v in self.history[b * DAYS_REMEMBERED : (b + 1) * DAYS_REMEMBERED] if v == v
         )
@@ -294,7 +298,7 @@ class DayOverDay:
         """Record ``value`` (a log rate) as the latest of its hour; hours close as time moves."""
         hour = math.floor(ts / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
         if hour != self.current_hour and self.current_hour == self.current_hour:
-            b = seasonal_bin(self.current_hour)
+            b = seasonal_bin(self.current_hour, self.day_shift)
             slot = self.slots[b]
             self.history[b * DAYS_REMEMBERED + slot] = self.hour_value
             self.slots[b] = (slot + 1) % DAYS_REMEMBERED

@@ -67,9 +67,13 @@ MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2.0)
 UPPER_MEAN_TO_SIGMA = math.sqrt(2.0 * math.pi)
 
 
-@lru_cache(maxsize=4096)
-def seasonal_bin(ts: float) -> int:
-    """Hour of day (UTC), offset by 24 on Saturdays and Sundays.
+@lru_cache(maxsize=8192)
+def seasonal_bin(ts: float, day_shift: float = 0.0) -> int:
+    """Hour of day (UTC), offset by 24 on Saturdays and Sundays of the series' own days.
+
+    ``day_shift`` (seconds, whole hours) is the series' offset from UTC: it decides which day an
+    hour belongs to, so that a team's weekend starts at its own midnight. The hour of the bin
+    stays the UTC hour: with a fixed offset, each UTC hour is one local hour.
 
     Examples
     --------
@@ -77,10 +81,14 @@ def seasonal_bin(ts: float) -> int:
     0
     >>> seasonal_bin(2 * 86_400.0 + 13 * 3600.0)  # Saturday 13:00
     37
+    >>> seasonal_bin(2 * 86_400.0 + 1 * 3600.0)  # Saturday 01:00 UTC
+    25
+    >>> seasonal_bin(2 * 86_400.0 + 1 * 3600.0, -8 * 3600.0)  # still Friday 17:00 at UTC-8
+    1
     """
     days = ts // SECONDS_PER_DAY
     hour = int((ts - days * SECONDS_PER_DAY) // SECONDS_PER_HOUR)
-    weekday = int(days + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+    weekday = int((ts + day_shift) // SECONDS_PER_DAY + 3) % 7  # 1970-01-01 was a Thursday
     return hour + 24 if weekday >= 5 else hour
 
 
@@ -184,6 +192,9 @@ class SeriesParams:
         Estimate the scale from residuals above the expectation only (the upper
         semi-deviation): for detectors of excess, a holiday or an outage (a drop) then does not
         widen the band that excesses are judged against.
+    day_shift
+        Offset from UTC (seconds, whole hours) of the days the weekday/weekend profiles follow
+        (see :func:`seasonal_bin`).
     """
 
     level_half_life: float
@@ -192,6 +203,7 @@ class SeriesParams:
     clip: float = 2.5
     tail_rate: float = 0.01
     upper_scale: bool = False
+    day_shift: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +280,7 @@ class RobustSeries:
 
     def expected_at(self, ts: float) -> tuple[float, float]:
         """Expected value and residual scale at ``ts``."""
-        b = self.reference_bin(seasonal_bin(ts))
+        b = self.reference_bin(seasonal_bin(ts, self.params.day_shift))
         seen = self.profile_count[b]
         if not seen:
             return self.level, max(self.scale, self.params.scale_floor)
@@ -326,7 +338,7 @@ class RobustSeries:
         ``learn_tail`` is off while the series is in alarm so an incident cannot hide itself.
         """
         params = self.params
-        b = seasonal_bin(ts)
+        b = seasonal_bin(ts, self.params.day_shift)
         if self.count == 0:
             self.level = value
             self.profile_count[b] = 1

@@ -70,7 +70,17 @@ from detectors.users import UserHorizons, UserModel, UserStep
 
 log = logging.getLogger(__name__)
 
-USAGE_STATE_VERSION = 2
+USAGE_STATE_VERSION = 3
+# Events carry no time zone, so a team's local day is read from its activity: a working day is
+# centred on about 13:00 (9 to 17), and the offset from UTC is the whole number of hours that
+# puts the centre of the team's active users' hours there. Being an hour or two off moves the
+# weekday/weekend boundary within the night, where it does no harm.
+WORKDAY_CENTRE_HOUR = 13.0
+# Offsets are read in [-10, +14) hours: the far Pacific east of the date line has few offices.
+LOWEST_OFFSET_HOURS = -10
+# A team active around the clock (its users' hours spread out: the mean resultant length of the
+# hours as angles is below this) has no local day and keeps UTC days.
+MIN_DAY_CONCENTRATION = 0.3
 # Days of daily peaks remembered for the working-day warm-up.
 DAYS_OF_PEAKS = 8
 # A day counts as a working day when its peak rate is at least this share of the highest peak
@@ -149,21 +159,31 @@ class _Families:
     users: UserHorizons
 
 
-def _families(settings: UsageDetectorSettings) -> _Families:
+def _families(settings: UsageDetectorSettings, day_shift: float = 0.0) -> _Families:
     # The short horizon judges against today's level (a team's level moves by tens of percent
     # from one day to the next, which would drown a 3x surge judged against last week's level);
     # the long horizon keeps a slow level so that a ramp over a day or two stays visible.
     fast = SeriesParams(
-        settings.fast_level_half_life, settings.profile_memory, tail_rate=0.03, upper_scale=True
+        settings.fast_level_half_life,
+        settings.profile_memory,
+        tail_rate=0.03,
+        upper_scale=True,
+        day_shift=day_shift,
     )
     slow = SeriesParams(
-        settings.level_half_life, settings.profile_memory, tail_rate=0.03, upper_scale=True
+        settings.level_half_life,
+        settings.profile_memory,
+        tail_rate=0.03,
+        upper_scale=True,
+        day_shift=day_shift,
     )
     return _Families(
         team_short=RateParams(settings.team_short_tau, fast, settings.team_floor_fraction),
         team_long=RateParams(settings.team_long_tau, slow, settings.team_floor_fraction),
         cost=RateParams(settings.cost_tau, fast, settings.team_floor_fraction),
-        users=UserHorizons(short_tau=settings.user_short_tau, long_tau=settings.user_long_tau),
+        users=UserHorizons(
+            short_tau=settings.user_short_tau, long_tau=settings.user_long_tau, day_shift=day_shift
+        ),
     )
 
 
@@ -297,6 +317,13 @@ class UsageDetector:
         self.peak_day = -1
         # Whether the team has seen its working days; once true, it stays true.
         self.established = False
+        # The team's offset from UTC (seconds, whole hours), which decides where its days and
+        # weekends start, read from its users' active hours (see ``_settle_day_shift``). Until
+        # it is settled, days are UTC days and active users are counted per UTC hour of day.
+        self.day_shift = 0.0
+        self.day_shift_settled = False
+        self.active_hours = array("d", bytes(8 * 24))
+        self.active_hours_since = math.nan
         # Smoothed volumes of users still warming up:
         # [short tokens, long tokens, cost, short requests, long requests].
         self.fresh_rates = [0.0, 0.0, 0.0, 0.0, 0.0]
@@ -319,15 +346,23 @@ class UsageDetector:
         width = window.end - window.start
         if self.first_seen != self.first_seen:
             self.first_seen = window.start
+        if not self.established and end - self.first_seen >= s.warmup_seconds:
+            self.established = self._working_days_seen() >= MIN_WORKING_DAYS
+        if not self.day_shift_settled:
+            if self.active_hours_since != self.active_hours_since:
+                self.active_hours_since = window.start
+            hour_of_day = int(window.start % SECONDS_PER_DAY // 3600.0)
+            self.active_hours[hour_of_day] += len(window.by_user)
+            if self.established and end - self.active_hours_since >= SECONDS_PER_DAY:
+                self._settle_day_shift()
+                fam = self._families
         # A team alarms only in hours (weekday/weekend) it was seen in on two earlier days: a new
         # team whose first days were a weekend and a holiday has no idea of a working morning.
-        hour_bin = seasonal_bin(window.start)
+        hour_bin = seasonal_bin(window.start, self.day_shift)
         today = int(window.start // SECONDS_PER_DAY) % 65_536
         if self.calendar_day[hour_bin] != today:
             self.calendar_day[hour_bin] = today
             self.calendar[hour_bin] = min(self.calendar[hour_bin] + 1, 255)
-        if not self.established and end - self.first_seen >= s.warmup_seconds:
-            self.established = self._working_days_seen() >= MIN_WORKING_DAYS
         team_old = self.established
         team_warm = team_old and self.calendar[hour_bin] >= TEAM_HOUR_MIN_DAYS
         findings: list[Finding] = []
@@ -593,6 +628,51 @@ class UsageDetector:
         if rate > self.day_peaks[slot]:
             self.day_peaks[slot] = rate
 
+    def _settle_day_shift(self) -> None:
+        """Read the team's offset from UTC from its active users' hours, once.
+
+        The hours of day are angles; their weighted circular mean is the centre of the team's
+        activity, which a working day puts at about ``WORKDAY_CENTRE_HOUR`` local time. Counting
+        active users rather than volume keeps one nightly batch job from moving the centre much.
+        A team whose activity has no centre (the mean resultant length is below
+        ``MIN_DAY_CONCENTRATION``: around the clock, or almost nothing seen) keeps UTC days.
+
+        Until now every series of the team used UTC days; from now on the weekday/weekend split
+        follows the team's days. What was learned stays in its bins: only the hours between
+        midnight UTC and the team's midnight change sides, on the days where a weekend begins or
+        ends.
+        """
+        x = y = total = 0.0
+        for hour, weight in enumerate(self.active_hours):
+            angle = 2.0 * math.pi * (hour + 0.5) / 24.0
+            x += weight * math.cos(angle)
+            y += weight * math.sin(angle)
+            total += weight
+        self.day_shift_settled = True
+        self.active_hours = array("d")
+        if total <= 0.0 or math.hypot(x, y) / total < MIN_DAY_CONCENTRATION:
+            return
+        centre = (math.atan2(y, x) * 24.0 / (2.0 * math.pi)) % 24.0
+        offset = round(WORKDAY_CENTRE_HOUR - centre)
+        offset = (offset - LOWEST_OFFSET_HOURS) % 24 + LOWEST_OFFSET_HOURS
+        self._apply_day_shift(offset * 3600.0)
+
+    def _apply_day_shift(self, day_shift: float) -> None:
+        """Make every series of the team follow days that start ``day_shift`` after UTC's."""
+        self.day_shift = day_shift
+        fam = self._families = _families(self.settings, day_shift)
+        for series, params in (
+            (self.team_short, fam.team_short),
+            (self.requests_short, fam.team_short),
+            (self.team_long, fam.team_long),
+            (self.requests_long, fam.team_long),
+            (self.cost, fam.cost),
+        ):
+            if series.baseline is not None:
+                series.baseline.params = params.series
+        self.price.params = fam.cost.series
+        self.ramp.day_shift = day_shift
+
     def _working_days_seen(self) -> int:
         """Completed weekdays (UTC) remembered whose peak rate was a working day's.
 
@@ -639,7 +719,7 @@ class UsageDetector:
         if not kind:
             if user.context_ratio(tokens, usage.requests) >= self.settings.runaway_context_ratio:
                 kind = "runaway_agent"
-            elif not user.works_at(end - 1.0):
+            elif not user.works_at(end - 1.0, self.day_shift):
                 kind = "off_hours"
             else:
                 kind = "user_runaway"
@@ -671,9 +751,11 @@ class UsageDetector:
         if user.context_ratio(_tokens(usage), usage.requests) < self.settings.runaway_context_ratio:
             return False
         requests = user.requests
-        if requests.hour_known(ts):
+        if requests.hour_known(ts, self.day_shift):
             return True
-        return requests.short_rate > requests.short_q * requests.other_day_type_peak(ts)
+        return requests.short_rate > requests.short_q * requests.other_day_type_peak(
+            ts, self.day_shift
+        )
 
     def _track_user_alarm(self, name: str, active: bool, end: float, kind: str) -> None:
         alarm = self.user_alarms.get(name)
@@ -891,6 +973,12 @@ class UsageDetector:
             "last_end": self.last_end,
             "calendar": [bytes(self.calendar), self.calendar_day.tobytes()],
             "day_peaks": [self.day_peaks.tobytes(), self.peak_day, self.established],
+            "local_day": [
+                self.day_shift,
+                self.day_shift_settled,
+                self.active_hours.tobytes(),
+                self.active_hours_since,
+            ],
             "fresh": self.fresh_rates,
             "team": [
                 self.team_short.to_plain(),
@@ -920,9 +1008,18 @@ class UsageDetector:
         """Inverse of :meth:`to_state`."""
         plain = msgpack.unpackb(data, raw=False)
         version = plain.get("v")
-        if version not in (1, USAGE_STATE_VERSION):
+        if version not in (1, 2, USAGE_STATE_VERSION):
             raise ValueError(f"unknown usage detector state version {version!r}")
         detector = cls(team, UsageDetectorSettings(**plain["settings"]))
+        if "local_day" in plain:
+            shift, settled, hours, since = plain["local_day"]
+            detector._apply_day_shift(shift)
+            detector.day_shift_settled = settled
+            detector.active_hours = array("d")
+            detector.active_hours.frombytes(hours)
+            detector.active_hours_since = since
+        # Versions 1 and 2 had UTC days: such a team starts counting its active hours now and
+        # settles its offset a day later.
         fam = detector._families
         detector.first_seen = plain["first_seen"]
         detector.last_end = plain["last_end"]
@@ -960,6 +1057,7 @@ class UsageDetector:
         detector.price = RobustSeries.from_plain(fam.cost.series, plain["price"][0])
         detector.price_last_tail = plain["price"][1]
         detector.ramp = DayOverDay.from_plain(plain["ramp"])
+        detector.ramp.day_shift = detector.day_shift
         detector.cost_tokens_rate = plain["price"][2]
         (
             detector.breadth_tail.quantile,

@@ -84,12 +84,16 @@ class UserHorizons:
         Half-life (seconds) of the long-run mean rate.
     tail_rate
         Quantile-tracker step per tail update (the tail learns once per time constant).
+    day_shift
+        Offset from UTC (seconds, whole hours) of the days the weekday/weekend hours follow
+        (the team's, see ``seasonal_bin``).
     """
 
     short_tau: float = 300.0
     long_tau: float = 3600.0
     mean_half_life: float = 7 * SECONDS_PER_DAY
     tail_rate: float = 0.05
+    day_shift: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +166,10 @@ class RatioTracker:
         self.usual_now = math.nan
         self.usual_long = math.nan
 
-    def usual_rates(self, ts: float) -> tuple[float, float]:
+    def usual_rates(self, ts: float, day_shift: float = 0.0) -> tuple[float, float]:
         """The rates to compare the short and the long rate with at ``ts``: the long-run mean,
         or this hour's typical peak of the short (and of the long) rate where that is higher."""
-        b = seasonal_bin(ts)
+        b = seasonal_bin(ts, day_shift)
         short = long = self.mean_rate
         # Comparisons in the order ``max`` makes them (same results, no builtin call per user).
         if self.profile_count[b] >= PROFILE_MIN_DAYS:
@@ -177,17 +181,17 @@ class RatioTracker:
                 long = peak
         return (1e-9 if short < 1e-9 else short), (1e-9 if long < 1e-9 else long)
 
-    def hour_known(self, ts: float) -> bool:
+    def hour_known(self, ts: float, day_shift: float = 0.0) -> bool:
         """Whether the usual rate of this hour (weekday/weekend) rests on two days or more."""
-        return self.profile_count[seasonal_bin(ts)] >= PROFILE_MIN_DAYS
+        return self.profile_count[seasonal_bin(ts, day_shift)] >= PROFILE_MIN_DAYS
 
-    def other_day_type_peak(self, ts: float) -> float:
+    def other_day_type_peak(self, ts: float, day_shift: float = 0.0) -> float:
         """The typical peak of this hour on the other day type (weekend for a weekday and vice
         versa), or 0 when that hour is not known either."""
-        other = (seasonal_bin(ts) + 24) % SEASONAL_BINS
+        other = (seasonal_bin(ts, day_shift) + 24) % SEASONAL_BINS
         return self.profile[other] if self.profile_count[other] >= PROFILE_MIN_DAYS else 0.0
 
-    def close_hours(self, until: float, long_tau: float) -> None:
+    def close_hours(self, until: float, long_tau: float, day_shift: float = 0.0) -> None:
         """Fold the hours that ended before ``until`` into the profiles. In idle hours the short
         rate is taken as zero and the long rate as decaying from the last active hour's peak."""
         if self.hour_start != self.hour_start:
@@ -201,7 +205,7 @@ class RatioTracker:
         while hour < current and steps < SEASONAL_BINS:
             if not self.hour_tainted or hour != self.hour_start:
                 rate = self.hour_peak if hour == self.hour_start else 0.0
-                b = seasonal_bin(hour)
+                b = seasonal_bin(hour, day_shift)
                 seen = self.profile_count[b]
                 weight = max(1.0 / (seen + 1), PROFILE_WEIGHT)
                 self.profile[b] += weight * (rate - self.profile[b])
@@ -226,8 +230,8 @@ class RatioTracker:
         """Decay the smoothed rates over ``elapsed`` seconds and add this window's amount."""
         if self.mean_rate != self.mean_rate:
             self.mean_rate = amount
-        self.close_hours(end - width, horizons.long_tau)
-        self.usual_now, self.usual_long = self.usual_rates(end - width)
+        self.close_hours(end - width, horizons.long_tau, horizons.day_shift)
+        self.usual_now, self.usual_long = self.usual_rates(end - width, horizons.day_shift)
         self.short_rate = (
             self.short_rate * math.exp(-elapsed / horizons.short_tau)
             + (1.0 - math.exp(-width / horizons.short_tau)) * amount
@@ -448,7 +452,7 @@ class UserModel:
             else:
                 self.tokens_per_request += 0.02 * (ratio - self.tokens_per_request)
         day = int(end // SECONDS_PER_DAY) % 65_536
-        b = seasonal_bin(end - width)
+        b = seasonal_bin(end - width, horizons.day_shift)
         if self.last_active_day[b] != day:
             self.last_active_day[b] = day
             self.active_days[b] = min(self.active_days[b] + 1, 255)
@@ -462,9 +466,9 @@ class UserModel:
         age_in_windows = max((end - self.first_seen) / width, 1.0)
         return min(1.0, max(self.active_windows, 1) / age_in_windows)
 
-    def works_at(self, ts: float) -> bool:
+    def works_at(self, ts: float, day_shift: float = 0.0) -> bool:
         """Whether the user has been active in this hour (weekday/weekend) on two days or more."""
-        return self.active_days[seasonal_bin(ts)] >= 2
+        return self.active_days[seasonal_bin(ts, day_shift)] >= 2
 
     def learn_price(self, tokens: float, cost: float) -> None:
         """Follow the user's usual cost per token (a slow exponentially weighted log mean)."""

@@ -34,8 +34,10 @@ def team_windows(
     context_boost: Callable[[str, float], float] = lambda user, ts: 1.0,
     price_boost: Callable[[float], float] = lambda ts: 1.0,
     team: str = "search",
+    utc_offset_hours: float = 0.0,
 ) -> Iterator[WindowSummary]:
-    """Per-minute windows of a team whose users send Poisson requests on a working-day cycle."""
+    """Per-minute windows of a team whose users send Poisson requests on a working-day cycle
+    (of the team's local time, ``utc_offset_hours`` ahead of UTC)."""
     rng = random.Random(seed)
     names = [f"user{i}" for i in range(users)]
     intensity = {name: rng.uniform(0.2, 1.0) for name in names}
@@ -44,7 +46,7 @@ def team_windows(
         ts = start + minute * 60.0
         by_user: dict[str, Usage] = {}
         for name in names:
-            rate = intensity[name] * diurnal(ts) * boost(name, ts)
+            rate = intensity[name] * diurnal(ts + 3600.0 * utc_offset_hours) * boost(name, ts)
             requests = _poisson(rng, rate)
             if requests == 0:
                 continue

@@ -54,8 +54,10 @@ def test_loops_are_caught_more_often_than_against_five_minute_peaks(
     assert caught >= 4
     usual_rates = RatioTracker.usual_rates
 
-    def short_peaks_for_both(tracker: RatioTracker, ts: float) -> tuple[float, float]:
-        short, _ = usual_rates(tracker, ts)
+    def short_peaks_for_both(
+        tracker: RatioTracker, ts: float, day_shift: float = 0.0
+    ) -> tuple[float, float]:
+        short, _ = usual_rates(tracker, ts, day_shift)
         return short, short
 
     monkeypatch.setattr(RatioTracker, "usual_rates", short_peaks_for_both)
