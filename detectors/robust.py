@@ -126,9 +126,13 @@ def learn_tail_step(
     *,
     relative: bool = False,
     lowest_quantile: float = 0.5,
+    guarded: bool = True,
 ) -> tuple[float, float]:
     """One step of the tail learner: a Robbins-Monro step of the 95 % quantile and a guarded,
     truncation-corrected exponentially weighted mean of the excesses above it.
+
+    ``guarded=False`` learns every excess, for a tail known to be too light (its guard is
+    crossed far more often than it should be).
 
     ``relative`` makes the quantile's steps proportional to the quantile itself, for positive
     statistics of unknown scale (ratios): the tracker then reaches 12 from 2 in a few dozen
@@ -144,7 +148,9 @@ def learn_tail_step(
     if z > quantile:
         excess = z - quantile
         quantile += step * TAIL_QUANTILE
-        if excess <= TAIL_GUARD_EXCESSES * mean_excess:
+        if not guarded:
+            mean_excess += EXCESS_LEARNING_RATE * (excess - mean_excess)
+        elif excess <= TAIL_GUARD_EXCESSES * mean_excess:
             mean_excess += EXCESS_LEARNING_RATE * (excess / TRUNCATED_MEAN_FRACTION - mean_excess)
     else:
         quantile -= step * TAIL_EXCEEDANCE

@@ -7,7 +7,12 @@ profile, robust scale, calibrated tail). Timestamps may be irregular and points 
 every learning rate is a function of the elapsed time, not of the number of points.
 
 Scores are calibrated: ``0.5`` is the point whose tail probability equals ``false_alarm_rate``
-(a target per point), and scores grow towards 1 as points get less probable. A run of
+(a target per point), and scores grow towards 1 as points get less probable. The calibration
+checks itself: each tail counts how often points land beyond its guard (a tail probability of
+1e-3), which a right tail makes happen about once in a thousand points. A tail whose guard is
+crossed far more often than that is too light for the series (counts that are mostly zero, values
+on a coarse grid, a signal so smooth that its scale collapses), and it then learns from every
+point, alarms included, until its guard is crossed at the expected rate again. A run of
 ``shift_confirm_points`` consecutive anomalies on the same side is taken as a level shift (a change
 point): the detector moves its level to the new regime instead of alarming forever.
 
@@ -40,16 +45,25 @@ from typing import Any, Literal
 import msgpack
 
 from detectors.robust import (
+    MIN_STEPS_FOR_TAIL,
     SECONDS_PER_HOUR,
+    TAIL_GUARD_PROBABILITY,
     RobustSeries,
     SeriesParams,
     TailTracker,
     calibrated_score,
+    learn_tail_step,
 )
 
 log = logging.getLogger(__name__)
 
-UNIVARIATE_STATE_VERSION = 1
+UNIVARIATE_STATE_VERSION = 2
+# Points over which the frequency of guard crossings is averaged: a thousand, so that a right
+# tail is crossed about once in that memory.
+GUARD_MEMORY_POINTS = 1.0 / TAIL_GUARD_PROBABILITY
+# A tail is taken as too light once its guard is crossed at this multiple of the expected rate:
+# five crossings where one is expected (a Poisson tail probability below 0.4 %).
+LIGHT_TAIL_FACTOR = 5.0
 Direction = Literal["both", "up", "down"]
 Transform = Literal["auto", "log", "linear"]
 
@@ -107,6 +121,9 @@ class UnivariateDetector:
         self._run_side = 0
         self._run_length = 0
         self._run_residual = 0.0
+        # How often points land beyond the guard of the upper and the lower tail (see the module
+        # docstring), as exponentially weighted frequencies.
+        self._crossings = [TAIL_GUARD_PROBABILITY, TAIL_GUARD_PROBABILITY]
 
     # ------------------------------------------------------------------------------- public API
     def score_one(self, ts: datetime | float, value: float) -> float:
@@ -138,6 +155,7 @@ class UnivariateDetector:
         alarm = probability < self.false_alarm_rate
         if seconds > self._last_ts:
             elapsed = seconds - self._last_ts
+            self._count_crossings(upper_p, lower_p)
             self._learn(seconds, y, elapsed, result.z, alarm, result.expected)
             self._last_ts = seconds
         return calibrated_score(probability, self.false_alarm_rate)
@@ -180,6 +198,17 @@ class UnivariateDetector:
                 self._last_ts = seconds
         log.debug("univariate detector warmed up: cadence %.1fs, log=%s", cadence, self._use_log)
 
+    def _count_crossings(self, upper_p: float, lower_p: float) -> None:
+        step = 1.0 / GUARD_MEMORY_POINTS
+        crossings = self._crossings
+        crossings[0] += step * ((upper_p < TAIL_GUARD_PROBABILITY) - crossings[0])
+        crossings[1] += step * ((lower_p < TAIL_GUARD_PROBABILITY) - crossings[1])
+
+    def _too_light(self, side: int) -> bool:
+        """Whether the upper (0) or lower (1) tail's guard is crossed far more often than a
+        right tail's would be."""
+        return self._crossings[side] > LIGHT_TAIL_FACTOR * TAIL_GUARD_PROBABILITY
+
     def _learn(
         self, seconds: float, y: float, elapsed: float, z: float, alarm: bool, expected: float
     ) -> None:
@@ -193,9 +222,19 @@ class UnivariateDetector:
             self._run_side, self._run_length, self._run_residual = side, 1, y - expected
         else:
             self._run_side, self._run_length, self._run_residual = 0, 0, 0.0
-        series.learn(seconds, y, elapsed, learn_tail=not alarm)
-        if not alarm and series.count > 1:
-            self._lower_tail.learn(-z)
+        upper_light = self._too_light(0)
+        series.learn(seconds, y, elapsed, learn_tail=not alarm and not upper_light)
+        if upper_light and series.count > MIN_STEPS_FOR_TAIL:
+            series.tail_q, series.tail_excess = learn_tail_step(
+                series.tail_q, series.tail_excess, z, series.params.tail_rate, guarded=False
+            )
+        lower = self._lower_tail
+        if self._too_light(1) and series.count > 1:
+            lower.quantile, lower.excess = learn_tail_step(
+                lower.quantile, lower.excess, -z, lower.rate, guarded=False
+            )
+        elif not alarm and series.count > 1:
+            lower.learn(-z)
         if self._run_length >= self.shift_confirm_points:
             # A change point: the run's mean offset is the new regime, not a string of outliers.
             series.shift_level(self._run_residual / self._run_length)
@@ -220,6 +259,7 @@ class UnivariateDetector:
             "last": self._last_ts,
             "run": [self._run_side, self._run_length, self._run_residual],
             "lower": [self._lower_tail.quantile, self._lower_tail.excess],
+            "crossings": self._crossings,
             "series": None,
         }
         if self._series is not None:
@@ -235,7 +275,7 @@ class UnivariateDetector:
     def from_state(cls, data: bytes) -> UnivariateDetector:
         """Inverse of :meth:`to_state`."""
         plain = msgpack.unpackb(data, raw=False)
-        if plain.get("v") != UNIVARIATE_STATE_VERSION:
+        if plain.get("v") not in (1, UNIVARIATE_STATE_VERSION):
             raise ValueError(f"unknown univariate detector state version {plain.get('v')!r}")
         detector = cls(*plain["params"])
         detector._buffer = [(float(t), float(v)) for t, v in plain["buffer"]]
@@ -244,6 +284,9 @@ class UnivariateDetector:
         detector._last_ts = plain["last"]
         detector._run_side, detector._run_length, detector._run_residual = plain["run"]
         detector._lower_tail.quantile, detector._lower_tail.excess = plain["lower"]
+        # Version 1 did not count guard crossings: they start from the expected rate.
+        if "crossings" in plain:
+            detector._crossings = [float(c) for c in plain["crossings"]]
         if plain["series"] is not None:
             params = SeriesParams(*plain["series"][0])
             detector._series = RobustSeries.from_plain(params, plain["series"][1])

@@ -98,3 +98,33 @@ def test_any_input_gives_a_score_in_unit_interval(points: list[tuple[float, floa
     for seconds, value in points:
         score = detector.score_one(seconds, value)
         assert 0.0 <= score <= 1.0
+
+
+def _poisson(rng: random.Random, rate: float) -> int:
+    threshold, count, product = math.exp(-rate), 0, rng.random()
+    while product > threshold:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        # Counts that are mostly zero: a one is a step of log(2) over a scale of almost nothing.
+        lambda rng, i: float(_poisson(rng, 0.3)),
+        # A gauge on a coarse grid: the same reading for long stretches, a step now and then.
+        lambda rng, i: 0.134 if rng.random() < 0.85 else rng.choice([0.066, 0.2, 0.268]),
+    ],
+    ids=["sparse-counts", "coarse-grid"],
+)
+def test_a_tail_too_light_for_the_series_learns_until_alarms_are_rare_again(values) -> None:  # type: ignore[no-untyped-def]
+    detector = UnivariateDetector()
+    rng = random.Random(11)
+    scores = [
+        detector.score_one(START + timedelta(minutes=5 * i), values(rng, i)) for i in range(6000)
+    ]
+    late = scores[3000:]
+    assert sum(s > 0.5 for s in late) / len(late) < 0.003
+    # A value far beyond anything seen still alarms.
+    assert detector.score_one(START + timedelta(minutes=5 * 6000), 40.0) > 0.5
