@@ -47,7 +47,7 @@ def team_windows(
         by_user: dict[str, Usage] = {}
         for name in names:
             rate = intensity[name] * diurnal(ts + 3600.0 * utc_offset_hours) * boost(name, ts)
-            requests = _poisson(rng, rate)
+            requests = poisson(rng, rate)
             if requests == 0:
                 continue
             tokens = int(
@@ -73,7 +73,8 @@ def team_windows(
         minute += 1
 
 
-def _poisson(rng: random.Random, rate: float) -> int:
+def poisson(rng: random.Random, rate: float) -> int:
+    """A Poisson draw with mean ``rate`` (Knuth's product of uniforms)."""
     threshold, count, product = math.exp(-rate), 0, rng.random()
     while product > threshold:
         count += 1

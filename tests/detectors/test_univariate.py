@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from detectors import UnivariateDetector
 
+from .streams import poisson
+
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
 
@@ -100,19 +102,11 @@ def test_any_input_gives_a_score_in_unit_interval(points: list[tuple[float, floa
         assert 0.0 <= score <= 1.0
 
 
-def _poisson(rng: random.Random, rate: float) -> int:
-    threshold, count, product = math.exp(-rate), 0, rng.random()
-    while product > threshold:
-        count += 1
-        product *= rng.random()
-    return count
-
-
 @pytest.mark.parametrize(
     "values",
     [
         # Counts that are mostly zero: a one is a step of log(2) over a scale of almost nothing.
-        lambda rng, i: float(_poisson(rng, 0.3)),
+        lambda rng, i: float(poisson(rng, 0.3)),
         # A gauge on a coarse grid: the same reading for long stretches, a step now and then.
         lambda rng, i: 0.134 if rng.random() < 0.85 else rng.choice([0.066, 0.2, 0.268]),
     ],
