@@ -574,6 +574,9 @@ class UsageDetector:
             team_warm
             and material
             and price_result.tail_probability < cost_bar
+            # A switch to an expensive model multiplies the cost per token; a drift of tens of
+            # percent (a few people trying a pricier model) is not one, however improbable.
+            and price - price_result.expected >= math.log(PRICIER_USER_RATIO)
             and cost.z > 0.0
             and not self._one_user_behind_price(window, price_result.expected)
             and pricier_users >= 2

@@ -33,6 +33,7 @@ def team_windows(
     boost: Callable[[str, float], float] = lambda user, ts: 1.0,
     context_boost: Callable[[str, float], float] = lambda user, ts: 1.0,
     price_boost: Callable[[float], float] = lambda ts: 1.0,
+    user_price_boost: Callable[[str, float], float] = lambda user, ts: 1.0,
     team: str = "search",
     utc_offset_hours: float = 0.0,
 ) -> Iterator[WindowSummary]:
@@ -56,7 +57,7 @@ def team_windows(
             by_user[name] = Usage(
                 input_tokens=int(tokens * 0.8),
                 output_tokens=tokens - int(tokens * 0.8),
-                cost_usd=tokens * price_per_token * price_boost(ts),
+                cost_usd=tokens * price_per_token * price_boost(ts) * user_price_boost(name, ts),
                 requests=requests,
             )
         if by_user:

@@ -67,6 +67,20 @@ def test_price_switch_is_a_cost_finding() -> None:
     assert ("model", "pricey") in {(c.dimension, c.name) for c in costs[0].top_contributors}
 
 
+def test_two_users_on_a_pricier_model_are_not_a_team_switching_models() -> None:
+    """Two of eight users move to a model three times the price: the team's cost per token
+    rises by about half. Spread over two people it passes the gates on who pays more, but a
+    switch to an expensive model at least doubles what the team pays per token."""
+    start = MONDAY + 3 * DAY + 10 * 3600
+
+    def two_users(user: str, ts: float) -> float:
+        return 3.0 if ts >= start and user in ("user0", "user1") else 1.0
+
+    windows = team_windows(days=4, seed=6, users=8, user_price_boost=two_users)
+    findings = run(UsageDetector("search", SETTINGS), windows)
+    assert [f for _, f in findings if f.kind == "model_cost_shift"] == []
+
+
 def test_factory_restores_what_it_created() -> None:
     factory = default_factory(warmup_seconds=DAY)
     assert isinstance(factory, UsageDetectorFactory)
