@@ -20,7 +20,7 @@ DEFAULT_PAGE_SEVERITIES: tuple[AlertSeverity, ...] = ("critical", "error")
 DEFAULT_REPEAT_INTERVAL_SECONDS = 4 * 3600.0
 DEFAULT_GROUP_WAIT_SECONDS = 30.0
 DEFAULT_FOR_WINDOWS = 2
-DEFAULT_RESOLVE_AFTER_WINDOWS = 5
+DEFAULT_RESOLVE_AFTER_WINDOWS = 30
 # Kinds that are facts rather than statistical noise fire on their first window.
 DEFAULT_IMMEDIATE_KINDS: tuple[str, ...] = ("budget_exhausted",)
 
