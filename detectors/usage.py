@@ -137,7 +137,7 @@ class UsageDetectorSettings:
 
     window_seconds: float = 60.0
     warmup_seconds: float = 2 * SECONDS_PER_DAY
-    false_alarms_per_team_week: float = 0.3
+    false_alarms_per_team_week: float = 0.5
     accept_shift_after: float = 8 * SECONDS_PER_HOUR
     team_short_tau: float = 300.0
     cost_tau: float = 1800.0
