@@ -25,6 +25,7 @@ from . import flushing, metrics
 from .delivery import TopicDeadLetters, WorkerDelivery
 from .org_budget import OrgBudgetAggregator
 from .runtime import StreamRuntime
+from .table_writes import ChangelogWrites
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         on_window=lambda window: delivery.observe_window(
             window.summary, core.config.window_seconds
         ),
+        team_writes=ChangelogWrites(team_table, producer=lambda: app.producer),
     )
 
     @app.agent(usage_topic, name="usage", concurrency=1)

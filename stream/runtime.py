@@ -43,6 +43,7 @@ from tokenradar.core.router import Core, MessageResult, event_to_json
 from tokenradar.settings import Settings
 
 from . import flushing, metrics, state_chunks
+from .table_writes import ChangelogWrites, TableWrites
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,14 @@ class StreamRuntime:
         highwater: Callable[[Any], int | None],
         on_alert: Callable[[Alert], None] | None = None,
         on_window: Callable[[ClosedWindow], None] | None = None,
+        team_writes: TableWrites | None = None,
     ) -> None:
         self.settings = settings
         self.core = core
         self.team_table = team_table
+        # Where checkpoints write team states: the table itself, or ChangelogWrites over it,
+        # which hands a checkpoint's changelog records to the producer in one go.
+        self._team_writes: TableWrites = team_writes if team_writes is not None else team_table
         self.meta_table = meta_table
         self.alerts_topic = alerts_topic
         self.windows_topic = windows_topic
@@ -256,9 +261,21 @@ class StreamRuntime:
 
     async def _send_window(self, window: ClosedWindow) -> None:
         metrics.WINDOWS_CLOSED.inc()
-        await self.windows_topic.send(
-            key=window.summary.team.encode(), value=orjson.dumps(window.to_record())
+        await self._produce(
+            self.windows_topic, window.summary.team.encode(), orjson.dumps(window.to_record())
         )
+
+    async def _produce(
+        self, topic: Any, key: bytes, value: bytes, partition: int | None = None
+    ) -> None:
+        """Hand a record straight to the Kafka client through Faust's producer.
+
+        ``Topic.send`` wraps every record in a ``FutureMessage`` with sensors and a done-callback
+        (stream/table_writes.py); windows and budget snapshots, one per closed window and per
+        changed team, need none of it. Partitioning by key is the client's, as with
+        ``Topic.send``; the checkpoint's flush waits for these records like for any other.
+        """
+        await self._producer().send(topic.get_topic_name(), key, value, partition, None, None)
 
     # -- checkpoints --------------------------------------------------------------------------
 
@@ -276,9 +293,9 @@ class StreamRuntime:
             # sending them once per checkpoint rather than per window keeps the topic small.
             for document in processor.changed_budgets():
                 key, value = str(document["team"]).encode(), orjson.dumps(document)
-                await self.budgets_topic.send(key=key, value=value)
+                await self._produce(self.budgets_topic, key, value)
                 if self.org_topic is not None:
-                    await self.org_topic.send(key=key, value=value, partition=self.org_partition)
+                    await self._produce(self.org_topic, key, value, self.org_partition)
         await flushing.flush(self._producer())
         now = time.monotonic()
         budget = self.settings.checkpoint_round_bytes
@@ -300,12 +317,17 @@ class StreamRuntime:
                 self._unwritten[partition] = queue
             else:
                 complete.append((partition, processor))
+        bulk = self._team_writes if isinstance(self._team_writes, ChangelogWrites) else None
+        if bulk is not None:
+            await bulk.send()
         if written:
             # Team states must be on the broker before the partition's stream time that goes
             # with them: a crash may keep any subset of unflushed writes, and a restored
             # watermark ahead of a team's state would misjudge its re-delivered events as late.
             # Teams ahead of the watermark are harmless: they skip what they already hold.
             await flushing.flush(self._producer())
+            if bulk is not None:
+                bulk.persist()
         for partition, processor in complete:
             with self._writing_for(partition):
                 self.meta_table[meta_key(partition)] = processor.meta_bytes()
@@ -353,7 +375,7 @@ class StreamRuntime:
                 key, closed, CLOSED_GENERATION_PREFIX + state_chunks.new_generation()
             )
             for write_key, value in writes:
-                self.team_table[write_key] = value
+                self._team_writes[write_key] = value
             previous = self._closed_parts.get(key)
             if previous is not None:
                 stale = state_chunks.part_keys(key, previous)
@@ -363,17 +385,17 @@ class StreamRuntime:
         packed_head = _PACK_HEAD(head)
         self._write_state(key, packed_head)
         for stale_key in stale:
-            del self.team_table[stale_key]
+            del self._team_writes[stale_key]
         return len(packed_head) + (len(closed) if closed is not None else 0)
 
     def _write_state(self, key: bytes, data: bytes) -> None:
         """Write one team's state: one record, or parts and then their header (state_chunks)."""
         writes = state_chunks.split(key, data)
         for write_key, value in writes:
-            self.team_table[write_key] = value
+            self._team_writes[write_key] = value
         # The header that named the old parts is replaced: they are garbage now.
         for stale in self._state_parts.pop(key, ()):
-            del self.team_table[stale]
+            del self._team_writes[stale]
         if len(writes) > 1:
             self._state_parts[key] = [write_key for write_key, _ in writes[:-1]]
 

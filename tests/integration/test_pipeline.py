@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -70,9 +71,15 @@ def test_malformed_input_lands_in_the_dead_letter_topic_with_reasons(
 
 # With a tiny round size every checkpoint writes a few teams and leaves the rest to the next
 # ones, so partitions are acknowledged only now and then while their teams are written ahead.
-@pytest.mark.parametrize("round_bytes", [None, "2048"], ids=["default-rounds", "tiny-rounds"])
+# With the state directory lost as well, the second worker has only the changelog topics to
+# restore from: every team-state record the first one wrote must be there, under its partition.
+@pytest.mark.parametrize(
+    ("round_bytes", "lose_state_dir"),
+    [(None, False), ("2048", False), (None, True)],
+    ids=["default-rounds", "tiny-rounds", "state-dir-lost"],
+)
 def test_sigkilled_worker_resumes_without_losing_or_changing_a_window(
-    service: Service, tmp_path: Path, round_bytes: str | None
+    service: Service, tmp_path: Path, round_bytes: str | None, lose_state_dir: bool
 ) -> None:
     if round_bytes is not None:
         service.extra_env["TOKENRADAR_CHECKPOINT_ROUND_BYTES"] = round_bytes
@@ -90,6 +97,8 @@ def test_sigkilled_worker_resumes_without_losing_or_changing_a_window(
     )
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
+    if lose_state_dir:
+        shutil.rmtree(service.data_dir)
     service.start_worker(log)
     records = service.consume(
         service.windows_topic,
