@@ -72,6 +72,10 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 4),
         producer_max_request_size=max(1_048_576, settings.max_message_bytes + 4096),
+        # A checkpoint hands thousands of records over at once, closed parts of team states
+        # among them (tens of KiB each); with the default 16 KiB batches most went out as a batch
+        # of their own. Batches stay below the broker's default max.message.bytes (1 MiB).
+        producer_max_batch_size=524_288,
         consumer_max_fetch_size=max(4_194_304, settings.max_message_bytes * 2),
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
