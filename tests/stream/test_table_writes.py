@@ -161,12 +161,10 @@ async def test_a_checkpoint_sends_the_records_table_writes_would_give_in_the_sam
 
     from detectors.placeholder import EWZScoreFactory
     from stream import state_chunks
-    from stream.runtime import StreamRuntime, team_key
-    from tests.stream.test_team_state_split import CONFIG, RecordingTable, messages
+    from stream.runtime import team_key
+    from tests.stream.test_team_state_split import CONFIG, RecordingTable, messages, runtime
     from tokenradar.core.engine import PartitionProcessor
-    from tokenradar.core.router import Core
     from tokenradar.events import parse_message
-    from tokenradar.settings import Settings
 
     stream = [parse_message(message)[0][0] for message in messages(minutes=30)]
 
@@ -174,21 +172,7 @@ async def test_a_checkpoint_sends_the_records_table_writes_would_give_in_the_sam
         # Generations are random; number them so that both runs name the same parts.
         counter = itertools.count()
         monkeypatch.setattr(state_chunks, "new_generation", lambda: f"{next(counter):08x}")
-        none: Any = None
-        writer = StreamRuntime(
-            Settings(),
-            Core(CONFIG, EWZScoreFactory(), 1),
-            team_table=team_table,
-            meta_table={},
-            alerts_topic=none,
-            windows_topic=none,
-            dead_letter_topic=none,
-            budgets_topic=none,
-            usage_topic=none,
-            producer=lambda: None,
-            highwater=lambda partition: None,
-            team_writes=team_writes,
-        )
+        writer = runtime(team_table, team_writes)
         processor = PartitionProcessor(0, CONFIG, EWZScoreFactory())
         for offset, event in enumerate(stream):
             processor.process(event, offset)

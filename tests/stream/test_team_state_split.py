@@ -34,7 +34,8 @@ class RecordingTable(dict[bytes, bytes]):
         super().__delitem__(key)
 
 
-def runtime(table: dict[bytes, bytes]) -> StreamRuntime:
+def runtime(table: Any, team_writes: Any = None) -> StreamRuntime:
+    """A runtime over ``table`` with no Kafka behind it (checkpoint writes only)."""
     none: Any = None
     return StreamRuntime(
         Settings(),
@@ -48,6 +49,7 @@ def runtime(table: dict[bytes, bytes]) -> StreamRuntime:
         usage_topic=none,
         producer=lambda: None,
         highwater=lambda partition: None,
+        team_writes=team_writes,
     )
 
 
