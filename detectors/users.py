@@ -166,9 +166,13 @@ class RatioTracker:
         self.usual_now = math.nan
         self.usual_long = math.nan
 
-    def usual_rates(self, ts: float, day_shift: float = 0.0) -> tuple[float, float]:
+    def usual_rates(self, ts: float, day_shift: float) -> tuple[float, float]:
         """The rates to compare the short and the long rate with at ``ts``: the long-run mean,
-        or this hour's typical peak of the short (and of the long) rate where that is higher."""
+        or this hour's typical peak of the short (and of the long) rate where that is higher.
+
+        ``day_shift`` (here and in the other hour lookups) is the team's offset from UTC, which
+        decides the weekday/weekend side of an hour: it has no default, so no lookup can fall
+        back to UTC days by omission."""
         b = seasonal_bin(ts, day_shift)
         short = long = self.mean_rate
         # Comparisons in the order ``max`` makes them (same results, no builtin call per user).
@@ -181,17 +185,17 @@ class RatioTracker:
                 long = peak
         return (1e-9 if short < 1e-9 else short), (1e-9 if long < 1e-9 else long)
 
-    def hour_known(self, ts: float, day_shift: float = 0.0) -> bool:
+    def hour_known(self, ts: float, day_shift: float) -> bool:
         """Whether the usual rate of this hour (weekday/weekend) rests on two days or more."""
         return self.profile_count[seasonal_bin(ts, day_shift)] >= PROFILE_MIN_DAYS
 
-    def other_day_type_peak(self, ts: float, day_shift: float = 0.0) -> float:
+    def other_day_type_peak(self, ts: float, day_shift: float) -> float:
         """The typical peak of this hour on the other day type (weekend for a weekday and vice
         versa), or 0 when that hour is not known either."""
         other = (seasonal_bin(ts, day_shift) + 24) % SEASONAL_BINS
         return self.profile[other] if self.profile_count[other] >= PROFILE_MIN_DAYS else 0.0
 
-    def close_hours(self, until: float, long_tau: float, day_shift: float = 0.0) -> None:
+    def close_hours(self, until: float, long_tau: float, day_shift: float) -> None:
         """Fold the hours that ended before ``until`` into the profiles. In idle hours the short
         rate is taken as zero and the long rate as decaying from the last active hour's peak."""
         if self.hour_start != self.hour_start:
@@ -466,7 +470,7 @@ class UserModel:
         age_in_windows = max((end - self.first_seen) / width, 1.0)
         return min(1.0, max(self.active_windows, 1) / age_in_windows)
 
-    def works_at(self, ts: float, day_shift: float = 0.0) -> bool:
+    def works_at(self, ts: float, day_shift: float) -> bool:
         """Whether the user has been active in this hour (weekday/weekend) on two days or more."""
         return self.active_days[seasonal_bin(ts, day_shift)] >= 2
 

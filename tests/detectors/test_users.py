@@ -55,7 +55,7 @@ def test_loops_are_caught_more_often_than_against_five_minute_peaks(
     usual_rates = RatioTracker.usual_rates
 
     def short_peaks_for_both(
-        tracker: RatioTracker, ts: float, day_shift: float = 0.0
+        tracker: RatioTracker, ts: float, day_shift: float
     ) -> tuple[float, float]:
         short, _ = usual_rates(tracker, ts, day_shift)
         return short, short
