@@ -43,17 +43,20 @@ log = logging.getLogger(__name__)
 
 # Version 2 added the team's budget state; version-1 states load with an empty one. Version 4
 # keeps recent event ids as 8-byte digests with whole-second times (``recent``) instead of
-# ``recent_ids`` pairs of strings and floats.
-STATE_VERSION = 4
-READABLE_STATE_VERSIONS = (1, 2, 3, 4)
+# ``recent_ids`` pairs of strings and floats. Version 5 keeps the ids seen before the last window
+# close in the closed part (``sealed``) and only the later ones in the head.
+STATE_VERSION = 5
+READABLE_STATE_VERSIONS = (1, 2, 3, 4, 5)
 # Older states kept no position inside a message: all of its events count as applied.
 WHOLE_MESSAGE = 1 << 62
 NO_OFFSET = -1
 
 # One packer for the team states (it returns bytes per call and keeps no state between them).
 _PACKER = msgpack.Packer(use_bin_type=True)
-# Entries of a team state packed once per window close: detector, lifecycle, budget.
-_CLOSED_ENTRIES = 3
+# Entries of a team state packed once per window close: detector, lifecycle, budget, and (from
+# version 5) the event ids sealed then.
+_CLOSED_ENTRIES = 4
+_CLOSED_ENTRIES_BEFORE_SEALED_IDS = 3
 
 DIGEST_BYTES = 8
 _MAX_SECONDS = 2**32 - 1
@@ -286,6 +289,7 @@ class TeamState:
         "packed_at_close",
         "partition",
         "recent_ids",
+        "sealed_ids",
         "team",
         "windows",
     )
@@ -298,7 +302,12 @@ class TeamState:
         self.detector = detector
         self.lifecycle = lifecycle
         self.windows: dict[float, OpenWindow] = {}
-        # Digest of event_id -> event time, in arrival order, pruned by the dedup horizon.
+        # Digest of event_id -> event time, in arrival order, pruned by the dedup horizon: the
+        # ids packed into the closed part when it was last packed (``sealed_ids``, written about
+        # once a minute with it), and the ones that arrived since (``recent_ids``, in the head,
+        # which is written at every checkpoint after an event of the team). Every sealed id
+        # arrived before every recent one.
+        self.sealed_ids: dict[bytes, float] = {}
         self.recent_ids: dict[bytes, float] = {}
         # Position of the last event applied: its message's offset and its index in the message
         # (a message may hold a batch of events).
@@ -328,6 +337,12 @@ class TeamState:
         """
         closed = self.packed_at_close
         if closed is None:
+            # The ids seen so far go with the closed part, so the head, written every second
+            # the team is active, carries only the ids of the last minute or so instead of the
+            # whole dedup horizon.
+            if self.recent_ids:
+                self.sealed_ids.update(self.recent_ids)
+                self.recent_ids = {}
             pack = _PACKER.pack
             closed = self.packed_at_close = b"".join(
                 pack(key) + pack(value)
@@ -335,6 +350,7 @@ class TeamState:
                     ("detector", self.detector.to_state()),
                     ("lifecycle", self.lifecycle.to_state()),
                     ("budget", self.budget.to_plain()),
+                    ("sealed", _pack_recent(self.sealed_ids)),
                 )
             )
         return closed
@@ -381,8 +397,9 @@ class TeamState:
         cls, head: dict[str, Any], closed: bytes, factory: TeamDetectorFactory, config: CoreConfig
     ) -> TeamState:
         """A state checkpointed as its head (unpacked) and its closed part (``closed_part``)."""
+        count = _CLOSED_ENTRIES if head.get("v", 0) >= 5 else _CLOSED_ENTRIES_BEFORE_SEALED_IDS
         entries = msgpack.unpackb(
-            _PACKER.pack_map_header(_CLOSED_ENTRIES) + closed, raw=False, strict_map_key=False
+            _PACKER.pack_map_header(count) + closed, raw=False, strict_map_key=False
         )
         state = cls.from_plain({**head, **entries}, factory, config)
         # What was restored is what the checkpoint holds: nothing to write until a window closes.
@@ -408,6 +425,8 @@ class TeamState:
         for window_plain in plain["windows"]:
             window = OpenWindow.from_plain(window_plain)
             state.windows[window.start] = window
+        if "sealed" in plain:
+            state.sealed_ids = _unpack_recent(plain["sealed"])
         if "recent" in plain:
             state.recent_ids = _unpack_recent(plain["recent"])
         else:
@@ -518,7 +537,7 @@ class PartitionProcessor:
         event_id = event.event_id
         if event_id is not None:
             digest = event_id_digest(event_id)
-            if digest in state.recent_ids:
+            if digest in state.recent_ids or digest in state.sealed_ids:
                 state.duplicates += 1
                 self.counters.duplicates += 1
                 return
@@ -592,12 +611,13 @@ class PartitionProcessor:
 
     def _prune_ids(self, state: TeamState) -> None:
         horizon = self.watermark - self.config.dedup_horizon_seconds
-        recent = state.recent_ids
-        while recent:
-            oldest_id = next(iter(recent))
-            if recent[oldest_id] >= horizon:
-                break
-            del recent[oldest_id]
+        # Sealed ids arrived before the recent ones: the recent are pruned once none is sealed.
+        for ids in (state.sealed_ids, state.recent_ids):
+            while ids:
+                oldest_id = next(iter(ids))
+                if ids[oldest_id] >= horizon:
+                    return
+                del ids[oldest_id]
 
     def flush(self) -> None:
         """Close every open window, as if event time had moved past them all (end of a file)."""
