@@ -8,6 +8,11 @@ event of :data:`bench.trigger_worker.TRIGGER_TOKENS` tokens from a user who has 
 before, which the benchmark worker fires a ``budget_exhausted`` alert for when the window closes.
 A consumer on the alerts topic stamps each alert as it arrives. The latency of an alert is its
 arrival time less the send time of the closing event of its partition and window.
+
+In the ``batched`` form the producer behaves like a gateway that ships telemetry in arrays: every
+tick it sends, per partition, one message holding that tick's events of the partition's teams
+(the worker accepts arrays of several teams when they all belong to the message's partition).
+A closing event's send time is then the send time of the array that carries it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class LatencyRun:
     # (team, user, window end) -> (arrival wall time, broker CreateTime of the alert record)
     alerts: dict[tuple[str, str, float], tuple[float, float]] = field(default_factory=dict)
     max_send_lag: float = 0.0
+    form: str = "object"
+    messages: int = 0
 
     def latencies(self, partition_of: dict[str, int]) -> tuple[list[float], list[float], int]:
         """Arrival and CreateTime latencies of matched alerts, and the missing-alert count."""
@@ -87,6 +94,11 @@ async def _produce(
     used: set[int] = set()
     chooser = random.Random(org.seed)
     trigger_at: list[float] = []
+    batched = run.form == "batched"
+    # batched form: per partition, this tick's event JSON and the window ends it closes
+    tick_values: list[list[bytes]] = [[] for _ in closed_upto]
+    tick_closes: list[list[float]] = [[] for _ in closed_upto]
+    tick_keys: list[bytes] = [b""] * len(closed_upto)
     started = time.time()
     index = 0
     try:
@@ -144,19 +156,52 @@ async def _produce(
                 )
                 partition = part[team]
                 end_closed = ((ts - ALLOWED_LATENESS_SECONDS) // WINDOW_SECONDS) * WINDOW_SECONDS
-                sent_at = time.time()
-                await producer.send(topic, value=value, key=team_keys[team], partition=partition)
-                if end_closed > closed_upto[partition]:
+                closes = end_closed > closed_upto[partition]
+                if closes:
                     if closed_upto[partition] > float("-inf"):
-                        run.closing_sent[(partition, end_closed)] = sent_at
+                        tick_closes[partition].append(end_closed)
                     closed_upto[partition] = end_closed
+                if batched:
+                    if not tick_values[partition]:
+                        tick_keys[partition] = team_keys[team]
+                    tick_values[partition].append(value)
+                else:
+                    key = team_keys[team]
+                    await _send(run, producer, topic, partition, key, value, tick_closes)
                 if trigger:
                     window_end = (ts // WINDOW_SECONDS) * WINDOW_SECONDS + WINDOW_SECONDS
                     run.triggers.append((name, org.user_names[user], window_end))
                 run.sent += 1
+            if batched:
+                for partition, values in enumerate(tick_values):
+                    if values:
+                        payload = b"[" + b",".join(values) + b"]"
+                        values.clear()
+                        await _send(
+                            run, producer, topic, partition, tick_keys[partition], payload,
+                            tick_closes,
+                        )  # fmt: skip
             await asyncio.sleep(TICK_SECONDS)
     finally:
         await producer.stop()
+
+
+async def _send(
+    run: LatencyRun,
+    producer: AIOKafkaProducer,
+    topic: str,
+    partition: int,
+    key: bytes,
+    value: bytes,
+    closes: list[list[float]],
+) -> None:
+    """Send one message; the window ends it closes were sent now."""
+    sent_at = time.time()
+    await producer.send(topic, value=value, key=key, partition=partition)
+    run.messages += 1
+    for end in closes[partition]:
+        run.closing_sent[(partition, end)] = sent_at
+    closes[partition].clear()
 
 
 async def _consume_alerts(run: LatencyRun, bootstrap: str, topic: str, stop: asyncio.Event) -> None:
@@ -211,12 +256,15 @@ def measure(
     *,
     rate: float,
     seconds: float,
+    form: str = "object",
     warmup_seconds: float = 45.0,
     triggers_per_window: int = 20,
     drain_seconds: float = 10.0,
 ) -> LatencyRun:
     """Produce steadily for ``seconds`` and collect the alerts the triggers cause."""
-    run = LatencyRun(rate=rate, seconds=seconds)
+    if form not in ("object", "batched"):
+        raise ValueError(f"unknown message form {form!r}")
+    run = LatencyRun(rate=rate, seconds=seconds, form=form)
     asyncio.run(
         _run(
             run,

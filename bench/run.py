@@ -335,12 +335,13 @@ class Bench:
         )
         section: list[dict[str, Any]] = []
         self.results["latency"] = section
-        for rate in self.args.rates:
-            section.append(self.latency_at(org, rate))
-            self.save()
+        for form in self.args.latency_forms:
+            for rate in self.args.rates:
+                section.append(self.latency_at(org, rate, form))
+                self.save()
 
-    def latency_at(self, org: generate.Organisation, rate: float) -> dict[str, Any]:
-        tag = f"live-{rate:.0f}"
+    def latency_at(self, org: generate.Organisation, rate: float, form: str) -> dict[str, Any]:
+        tag = f"live-{form}-{rate:.0f}"
         topic = f"{self.prefix}-{tag}"
         kafka_io.create_topic(self.bootstrap, topic, self.partitions)
         worker = self.worker(tag, topic, module="bench.trigger_worker")
@@ -356,6 +357,7 @@ class Bench:
                 worker.alerts_topic,
                 rate=rate,
                 seconds=self.plan.latency_seconds,
+                form=form,
             )
             cpu = cpu_seconds(worker.pid) - cpu_start
             rss, _ = rss_bytes(worker.pid)
@@ -376,6 +378,8 @@ class Bench:
             return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
         result = {
+            "form": form,
+            "messages_sent": run.messages,
             "rate_target": rate,
             "rate_achieved": round(run.sent / run.seconds),
             "seconds": run.seconds,
@@ -495,14 +499,17 @@ def render(results: dict[str, Any]) -> str:
         lines += [
             "## Latency: closing event produced → alert on the alerts topic",
             "",
-            "| load ev/s (target) | seconds | triggers | alerts matched | missing | "
-            "processed / sent by the end | worker CPU | p50 s | p99 s | max s | "
-            "p50 / p99 s at the alert's CreateTime |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| form | load ev/s (target) | events per message | seconds | triggers | "
+            "alerts matched | missing | processed / sent by the end | worker CPU | p50 s | "
+            "p99 s | max s | p50 / p99 s at the alert's CreateTime |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for lat in latencies:
+            form = lat.get("form", "object")
+            per_message = lat["events_sent"] / max(1, lat.get("messages_sent", lat["events_sent"]))
             lines.append(
-                f"| {lat['rate_achieved']:,} ({lat['rate_target']:,.0f}) | {lat['seconds']:.0f} | "
+                f"| {form} | {lat['rate_achieved']:,} ({lat['rate_target']:,.0f}) | "
+                f"{per_message:.1f} | {lat['seconds']:.0f} | "
                 f"{lat['triggers']} | {lat['alerts_matched']} | {lat['alerts_missing']} | "
                 f"{lat['events_processed_by_end']:,} / {lat['events_sent']:,} | "
                 f"{lat['worker_cpu_utilisation']:.0%} | {lat['arrival_p50_s']} | "
@@ -560,6 +567,13 @@ def main(argv: list[str] | None = None) -> None:
         type=lambda text: [float(x) for x in text.split(",")],
         default=[5000.0, 1000.0],
         help="steady loads of the latency runs, events/s (comma-separated)",
+    )
+    parser.add_argument(
+        "--latency-forms",
+        type=lambda text: text.split(","),
+        default=["object", "batched"],
+        help="message forms of the latency runs: object (one event per message) and/or batched "
+        "(one array per partition every 10 ms, as a gateway ships telemetry)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="per worker run, seconds")
