@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
 import weakref
 from collections import defaultdict, deque
@@ -134,8 +133,6 @@ class StreamRuntime:
         self._unwritten: dict[int, deque[TeamState]] = {}
         # The header of each team's closed part as last written (it names the part keys).
         self._closed_parts: dict[bytes, dict[str, Any]] = {}
-        # The latest window end a partition closed (see _closing_elsewhere).
-        self._closed_end = -math.inf
         self.last_message_at: float | None = None
         core.restore = self.restore_partition
 
@@ -215,45 +212,16 @@ class StreamRuntime:
         self._pending_since.setdefault(partition, now)
         self._last_offset[partition] = offset
         self._since_checkpoint[partition] += 1
-        if result.windows:
-            self.note_closed(max(window.summary.end for window in result.windows))
-        if self.checkpoint_due(partition, now):
+        last = self._last_checkpoint.setdefault(partition, now)
+        if (
+            self._since_checkpoint[partition] >= self.settings.checkpoint_every_events
+            or now - last >= self.settings.checkpoint_interval_seconds
+        ):
             # Every partition with unacknowledged messages goes along: one flush barrier for all
             # of them instead of one per partition, so the agent waits for the broker once.
             await self.checkpoint(
                 stream, sorted(p for p, events in self._pending.items() if events)
             )
-
-    def checkpoint_due(self, partition: int, now: float) -> bool:
-        """Whether a checkpoint is due after a message of ``partition`` handled at ``now``.
-
-        One is due after ``checkpoint_every_events`` events or ``checkpoint_interval_seconds``,
-        except while another partition has yet to close the windows this one closed (see
-        :meth:`_closing_elsewhere`): then it waits, one more interval at most.
-        """
-        last = self._last_checkpoint.setdefault(partition, now)
-        interval = self.settings.checkpoint_interval_seconds
-        if self._since_checkpoint[partition] >= self.settings.checkpoint_every_events:
-            return True
-        if now - last < interval:
-            return False
-        return now - last >= 2.0 * interval or not self._closing_elsewhere()
-
-    def note_closed(self, end: float) -> None:
-        """A partition closed windows ending at ``end`` (event time)."""
-        self._closed_end = max(self._closed_end, end)
-
-    def _closing_elsewhere(self) -> bool:
-        """Whether some partition has yet to close the latest window end another one closed.
-
-        Windows of every partition end at the same event time, so when one partition closes
-        them the others are about to: their closing messages are usually next in line. A
-        checkpoint in between writes the closed parts of the partitions that closed first
-        before the others' windows are even scored, and their alerts wait for it; so a due
-        checkpoint waits while this holds, one more checkpoint interval at most.
-        """
-        end = self._closed_end
-        return any(processor.watermark < end for processor in self.core.processors.values())
 
     async def _publish(self, result: MessageResult, message: Any) -> None:
         if result.events:
@@ -268,11 +236,6 @@ class StreamRuntime:
             await publish_alert(self.alerts_topic, alert)
             if self._on_alert is not None:
                 self._on_alert(alert)
-        if result.alerts:
-            # Out now, before this message's window records and before the agent goes on: a
-            # window close is the longest stretch of work the agent does without waiting for
-            # anything, and the client's sender only gets its turn when the agent waits.
-            await flushing.flush(self._producer())
         for window in result.windows:
             await self._send_window(window)
         for rejection in result.rejections:
