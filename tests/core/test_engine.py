@@ -143,13 +143,15 @@ def test_the_head_carries_only_the_ids_since_the_closed_part_was_packed() -> Non
     assert processor.counters.duplicates == 4
 
 
-def test_a_version_4_head_and_closed_part_still_drop_their_duplicates() -> None:
+@pytest.mark.parametrize("head_version", [4, 5])
+def test_a_version_4_closed_part_still_drops_its_duplicates(head_version: int) -> None:
     processor = run([event(T0 + 1, event_id="a"), event(T0 + 2, event_id="b")])
     state = processor.teams["search"]
     head = state.head()
-    # Version 4: every id in the head, and a closed part of three entries.
-    head.update(v=4, recent=engine._pack_recent({event_id_digest("a"): T0 + 1,
-                                                 event_id_digest("b"): T0 + 2}))  # fmt: skip
+    # Version 4: every id in the head, and a closed part of three entries. A version-5 head
+    # names such a part until the restored team's next close.
+    ids = {event_id_digest("a"): T0 + 1, event_id_digest("b"): T0 + 2}
+    head.update(v=head_version, recent=engine._pack_recent(ids))
     pack = msgpack.Packer(use_bin_type=True).pack
     closed = b"".join(
         pack(key) + pack(value)

@@ -56,7 +56,6 @@ _PACKER = msgpack.Packer(use_bin_type=True)
 # Entries of a team state packed once per window close: detector, lifecycle, budget, and (from
 # version 5) the event ids sealed then.
 _CLOSED_ENTRIES = 4
-_CLOSED_ENTRIES_BEFORE_SEALED_IDS = 3
 
 DIGEST_BYTES = 8
 _MAX_SECONDS = 2**32 - 1
@@ -397,10 +396,13 @@ class TeamState:
         cls, head: dict[str, Any], closed: bytes, factory: TeamDetectorFactory, config: CoreConfig
     ) -> TeamState:
         """A state checkpointed as its head (unpacked) and its closed part (``closed_part``)."""
-        count = _CLOSED_ENTRIES if head.get("v", 0) >= 5 else _CLOSED_ENTRIES_BEFORE_SEALED_IDS
-        entries = msgpack.unpackb(
-            _PACKER.pack_map_header(count) + closed, raw=False, strict_map_key=False
-        )
+        # The closed part is a run of keys and values without a map header. How many depends on
+        # the version that packed it, which is not always the head's: a head written after a
+        # restore and before the team's next close names the closed part restored.
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        unpacker.feed(closed)
+        items = list(unpacker)
+        entries = dict(zip(items[::2], items[1::2], strict=True))
         state = cls.from_plain({**head, **entries}, factory, config)
         # What was restored is what the checkpoint holds: nothing to write until a window closes.
         state.packed_at_close = closed
