@@ -15,12 +15,12 @@ already includes, so nothing is counted twice. Outputs produced after the last c
 produced again, with the same ids (at-least-once on the topics; consumers dedupe by
 ``alert_id``).
 
-A team's state is written in two records. Its closed part (detector, alert lifecycle, budget:
-nearly all of its bytes, about 1.6 KiB per user) changes only when one of its windows closes and is
-written only then, under a new generation; its head (open windows, position, recent event ids)
-is written at every checkpoint after an event of the team and names the closed part it goes
-with. A team that sends an event a second but closes a window a minute writes its closed part
-once a minute instead of sixty times.
+A team's state is written in two records. Its closed part (detector, alert lifecycle, budget,
+and the event ids seen until it was packed: nearly all of its bytes) changes only when one of its
+windows closes and is written only then, under a new generation; its head (open windows,
+position, the event ids seen since) is written at every checkpoint after an event of the team and
+names the closed part it goes with. A team that sends an event a second but closes a window a
+minute writes its closed part once a minute instead of sixty times.
 """
 
 from __future__ import annotations
@@ -360,11 +360,12 @@ class StreamRuntime:
     def _write_team(self, key: bytes, state: TeamState) -> int:
         """Write a team's state: its closed part if it changed, then its head naming that part.
 
-        The closed part (detector, lifecycle, budget: nearly all of the bytes) changes only when
-        one of the team's windows closes, while the head (open windows, position, recent ids)
-        changes with every event. Each closed part is written under a new generation and never
-        overwritten, so a head always names a complete closed part; the parts the previous head
-        named are deleted after the new head, like the parts of a large state (state_chunks).
+        The closed part (detector, lifecycle, budget, the event ids sealed with it: nearly all of
+        the bytes) changes only when one of the team's windows closes, while the head (open
+        windows, position, the ids seen since) changes with every event. Each closed part is
+        written under a new generation and never overwritten, so a head always names a complete
+        closed part; the parts the previous head named are deleted after the new head, like the
+        parts of a large state (state_chunks).
         """
         closed = state.closed_part_if_changed()
         if closed is None and key not in self._closed_parts:
