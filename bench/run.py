@@ -11,6 +11,7 @@ number.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import logging
@@ -341,32 +342,49 @@ class Bench:
                 self.save()
 
     def latency_at(self, org: generate.Organisation, rate: float, form: str) -> dict[str, Any]:
-        tag = f"live-{form}-{rate:.0f}"
+        count = self.args.latency_workers
+        tag = f"live-{form}-{rate:.0f}" + (f"-x{count}" if count > 1 else "")
         topic = f"{self.prefix}-{tag}"
         kafka_io.create_topic(self.bootstrap, topic, self.partitions)
-        worker = self.worker(tag, topic, module="bench.trigger_worker")
-        worker.start()
+        first = self.worker(tag, topic, module="bench.trigger_worker")
+        # Further workers join the same consumer group (same app id and topics), each with its
+        # own state directory, web port and log; the group splits the partitions among them.
+        workers = [first] + [
+            dataclasses.replace(
+                first,
+                data_dir=first.data_dir.with_name(f"{first.data_dir.name}-{i}"),
+                web_port=free_port(),
+                log_path=first.log_path.with_name(f"{tag}-{i}.log"),
+            )
+            for i in range(1, count)
+        ]
         try:
-            worker.wait_healthy()
-            cpu_start = cpu_seconds(worker.pid)
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.wait_healthy()
+            cpu_start = [cpu_seconds(worker.pid) for worker in workers]
             load_before = load()
             run = latency.measure(
                 org,
                 self.bootstrap,
                 topic,
-                worker.alerts_topic,
+                first.alerts_topic,
                 rate=rate,
                 seconds=self.plan.latency_seconds,
                 form=form,
             )
-            cpu = cpu_seconds(worker.pid) - cpu_start
-            rss, _ = rss_bytes(worker.pid)
-            health = worker.health() or {}
-            processed = totals(health)[0]
+            cpu = sum(
+                cpu_seconds(worker.pid) - start
+                for worker, start in zip(workers, cpu_start, strict=True)
+            )
+            rss = sum(rss_bytes(worker.pid)[0] for worker in workers)
+            processed = sum(totals(worker.health() or {})[0] for worker in workers)
         finally:
-            worker.stop()
-            shutil.copy(worker.log_path, self.log_dir / f"{tag}.log")
-            shutil.rmtree(worker.data_dir, ignore_errors=True)
+            for worker in workers:
+                worker.stop()
+                shutil.copy(worker.log_path, self.log_dir / worker.log_path.name)
+                shutil.rmtree(worker.data_dir, ignore_errors=True)
         partition_of = dict(zip(org.team_names, org.team_partition, strict=True))
         arrival, created, missing = run.latencies(partition_of)
         closing_events = {(partition_of[team], end) for team, _, end in run.triggers}
@@ -379,6 +397,7 @@ class Bench:
 
         result = {
             "form": form,
+            "workers": count,
             "messages_sent": run.messages,
             "rate_target": rate,
             "rate_achieved": round(run.sent / run.seconds),
@@ -506,6 +525,8 @@ def render(results: dict[str, Any]) -> str:
         ]
         for lat in latencies:
             form = lat.get("form", "object")
+            if lat.get("workers", 1) > 1:
+                form += f", {lat['workers']} workers"
             per_message = lat["events_sent"] / max(1, lat.get("messages_sent", lat["events_sent"]))
             lines.append(
                 f"| {form} | {lat['rate_achieved']:,} ({lat['rate_target']:,.0f}) | "
@@ -574,6 +595,12 @@ def main(argv: list[str] | None = None) -> None:
         default=["object", "batched"],
         help="message forms of the latency runs: object (one event per message) and/or batched "
         "(one array per partition every 10 ms, as a gateway ships telemetry)",
+    )
+    parser.add_argument(
+        "--latency-workers",
+        type=int,
+        default=1,
+        help="workers in the latency runs' consumer group (one per core splits the partitions)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="per worker run, seconds")
