@@ -166,6 +166,9 @@ def test_a_version_4_closed_part_still_drops_its_duplicates(head_version: int) -
     processor.process(event(T0 + 3, event_id="a"), 2)
     processor.process(event(T0 + 4, event_id="c"), 3)
     assert processor.counters.duplicates == 1
+    # Packed whole, it is a state of this version holding the same ids.
+    whole = engine.TeamState.from_bytes(old.to_bytes(), EWZScoreFactory(), CONFIG)
+    assert {**whole.sealed_ids, **whole.recent_ids}.keys() == {event_id_digest(i) for i in "abc"}
 
 
 def test_windows_of_all_teams_in_a_partition_close_together_in_a_stable_order() -> None:

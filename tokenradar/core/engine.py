@@ -405,7 +405,9 @@ class TeamState:
         entries = dict(zip(items[::2], items[1::2], strict=True))
         state = cls.from_plain({**head, **entries}, factory, config)
         # What was restored is what the checkpoint holds: nothing to write until a window closes.
-        state.packed_at_close = closed
+        # A part of an older version is not reused as this version's packing (to_bytes counts
+        # on its entries); it is packed anew when it is next needed.
+        state.packed_at_close = closed if len(entries) == _CLOSED_ENTRIES else None
         state.closed_dirty = False
         return state
 
