@@ -156,8 +156,7 @@ async def _produce(
                 )
                 partition = part[team]
                 end_closed = ((ts - ALLOWED_LATENESS_SECONDS) // WINDOW_SECONDS) * WINDOW_SECONDS
-                closes = end_closed > closed_upto[partition]
-                if closes:
+                if end_closed > closed_upto[partition]:
                     if closed_upto[partition] > float("-inf"):
                         tick_closes[partition].append(end_closed)
                     closed_upto[partition] = end_closed
