@@ -8,6 +8,7 @@ Every field can be set from the environment with the ``TOKENRADAR_`` prefix (``w
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,12 @@ class Settings(BaseSettings):
     window_seconds: int = Field(60, ge=1, description="Tumbling window size in event time.")
     allowed_lateness_seconds: int = Field(
         30, ge=0, description="How far behind the highest event time an event may arrive."
+    )
+    window_phase: Literal["aligned", "spread"] = Field(
+        "aligned",
+        description="aligned: every team's windows start on multiples of window_seconds, so they"
+        " all close at once; spread: each team's are shifted by whole seconds fixed by its name,"
+        " so closes (and the detector work they start) spread over the window.",
     )
     dedup_horizon_seconds: int = Field(
         600, ge=0, description="A repeated event_id within this much event time counts once."

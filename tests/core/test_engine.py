@@ -176,6 +176,55 @@ def test_windows_of_all_teams_in_a_partition_close_together_in_a_stable_order() 
     assert [w.summary.team for w in processor.drain().windows] == ["a", "b"]
 
 
+def test_spread_windows_start_at_each_teams_own_offset_and_close_at_its_own_time() -> None:
+    spread = dataclasses.replace(CONFIG, window_phase="spread")
+    teams = [f"team-{i}" for i in range(200)]
+    offsets = {team: engine.window_offset(team, 60, "spread") for team in teams}
+    assert all(o == int(o) and 0 <= o < 60 for o in offsets.values())
+    assert len(set(offsets.values())) > 40  # spread over the minute, not a few instants
+    assert engine.window_offset("a", 60, "aligned") == 0.0
+    a, b = sorted(teams[:10], key=offsets.__getitem__)[::9]  # the smallest and largest shift
+    oa, ob = offsets[a], offsets[b]
+    processor = run([event(T0 + 120 + oa, team=a), event(T0 + 120 + ob, team=b)], spread)
+    # Each team's window starts at its own shift: [T0+120+o, T0+180+o).
+    processor.process(event(T0 + 120 + oa + 90, team=a), 2)
+    [first] = processor.drain().windows
+    assert (first.summary.team, first.summary.start) == (a, T0 + 120 + oa)
+    assert first.summary.end == T0 + 180 + oa
+    processor.process(event(T0 + 120 + ob + 90, team=b), 3)
+    assert [w.summary.team for w in processor.drain().windows] == [b]
+    # Just before a team's shifted boundary is the previous window.
+    processor.process(event(T0 + 300 + oa - 0.5, team=a), 4)
+    processor.process(event(T0 + 500, team=a), 5)
+    starts = [w.summary.start for w in processor.drain().windows if w.summary.team == a]
+    assert starts[:2] == [T0 + 180 + oa, T0 + 240 + oa]
+
+
+def test_a_changed_phase_closes_the_open_windows_at_their_old_ends_and_loses_nothing() -> None:
+    spread = dataclasses.replace(CONFIG, window_phase="spread")
+    team = next(
+        f"t{i}" for i in range(100) if 20 <= engine.window_offset(f"t{i}", 60, "spread") < 50
+    )
+    shift = engine.window_offset(team, 60, "spread")
+    factory = EWZScoreFactory()
+    aligned = run([event(T0 + 5, team=team), event(T0 + 50, team=team)])
+    saved = dict(aligned.dirty_states())
+    restored = PartitionProcessor.restore(0, spread, factory, aligned.meta_bytes(), saved.values())
+    for offset, ts in enumerate([T0 + 55, T0 + 120, T0 + 400], start=2):
+        restored.process(event(ts, team=team), offset)
+    closed = [w.summary for w in restored.drain().windows]
+    assert [(w.start, w.end, w.totals.requests) for w in closed] == [
+        (T0, T0 + 60, 2),  # the window open at the change, with what it held
+        (T0 + shift, T0 + shift + 60, 1),  # T0+55 went to the new boundaries
+        (T0 + shift + 60, T0 + shift + 120, 1),
+    ]
+
+
+def test_an_unknown_window_phase_is_refused() -> None:
+    with pytest.raises(ValueError, match="aligned or spread"):
+        CoreConfig(window_phase="staggered")
+
+
 def test_events_far_ahead_of_stream_time_are_rejected() -> None:
     processor = run([event(T0), event(T0 + 3 * 86_400)])
     [(_rejected, reason)] = processor.drain().rejected
@@ -183,14 +232,20 @@ def test_events_far_ahead_of_stream_time_are_rejected() -> None:
     assert processor.watermark == T0 - 30
 
 
-def test_restoring_a_checkpoint_and_redelivering_gives_the_uninterrupted_result() -> None:
+@pytest.mark.parametrize("phase", ["aligned", "spread"])
+def test_restoring_a_checkpoint_and_redelivering_gives_the_uninterrupted_result(
+    phase: str,
+) -> None:
+    config = dataclasses.replace(CONFIG, window_phase=phase)
     messages = synthetic_messages(seed=11)
     parsed = [parse_message(m)[0][0] for m in messages]
-    reference = run(parsed)
+    reference = run(parsed, config)
     expected_windows = [w.to_record() for w in reference.drain().windows]
+    offsets = {w["window_start"] % 60 for w in expected_windows}
+    assert (offsets == {0.0}) if phase == "aligned" else (len(offsets) > 1)
 
     factory = EWZScoreFactory()
-    processor = PartitionProcessor(0, CONFIG, factory)
+    processor = PartitionProcessor(0, config, factory)
     produced = []
     saved: dict[str, bytes] = {}
     meta = None
@@ -202,7 +257,7 @@ def test_restoring_a_checkpoint_and_redelivering_gives_the_uninterrupted_result(
             meta = processor.meta_bytes()
             produced.extend(w.to_record() for w in processor.drain().windows)
     # The crash loses everything after the checkpoint; re-delivery starts at the last commit.
-    restored = PartitionProcessor.restore(0, CONFIG, factory, meta, saved.values())
+    restored = PartitionProcessor.restore(0, config, factory, meta, saved.values())
     for offset in range(commit_at, len(parsed)):
         restored.process(parsed[offset], offset)
     produced.extend(w.to_record() for w in restored.drain().windows)

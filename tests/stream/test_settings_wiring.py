@@ -1,11 +1,14 @@
-"""Settings reach the parts that use them: the lifecycle policy reaches the core."""
+"""Settings reach the parts that use them: the lifecycle policy and window phase reach the core."""
 
 from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
 
 from alerts.lifecycle import LifecyclePolicy
 from detectors.base import Finding
 from detectors.placeholder import EWZScoreFactory
-from tokenradar.core.engine import PartitionProcessor
+from tokenradar.core.engine import PartitionProcessor, window_offset
 from tokenradar.core.router import core_config
 from tokenradar.settings import Settings
 
@@ -41,3 +44,14 @@ def test_a_teams_lifecycle_uses_the_configured_for_period() -> None:
         for i in range(3)
     ]
     assert [[a.status for a in d] for d in decisions] == [[], [], ["firing"]]
+
+
+def test_the_window_phase_setting_reaches_the_teams(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TOKENRADAR_WINDOW_PHASE", "spread")
+    config = core_config(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert config.window_phase == "spread"
+    state = PartitionProcessor(0, config, EWZScoreFactory())._new_team("search")
+    assert state.window_offset == window_offset("search", 60, "spread")
+    monkeypatch.setenv("TOKENRADAR_WINDOW_PHASE", "staggered")
+    with pytest.raises(ValidationError, match="window_phase"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

@@ -19,6 +19,7 @@ import heapq
 import logging
 import math
 import sys
+import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -140,6 +141,25 @@ def _usage_constructor() -> Callable[[Accumulator], Usage]:
 _usage = _usage_constructor()
 
 
+WINDOW_PHASES = ("aligned", "spread")
+
+
+def window_offset(team: str, window_seconds: float, phase: str) -> float:
+    """Where ``team``'s windows start within ``window_seconds``: 0 aligned, else a fixed shift.
+
+    The shift is whole seconds below the window size, from a CRC-32 of the team's name: the same
+    in every process and release, so a restored team keeps its windows' boundaries.
+    """
+    if phase == "aligned":
+        return 0.0
+    if phase != "spread":
+        raise ValueError(f"window_phase must be aligned or spread, not {phase!r}")
+    whole = int(window_seconds)
+    if whole < 1:
+        return 0.0
+    return float(zlib.crc32(team.encode()) % whole)
+
+
 @dataclass(frozen=True, slots=True)
 class CoreConfig:
     """Event-time settings of the core."""
@@ -148,9 +168,19 @@ class CoreConfig:
     allowed_lateness_seconds: float = 30.0
     dedup_horizon_seconds: float = 600.0
     max_future_skew_seconds: float = 86_400.0
+    # "aligned": every window starts at a multiple of ``window_seconds`` since the epoch, so all
+    # teams' windows close at the same event time. "spread": each team's windows are shifted by
+    # whole seconds fixed by its name (``window_offset``), so the teams' closes, and the detector
+    # work they start, spread over the window instead of arriving at once.
+    window_phase: str = "aligned"
     # The alert lifecycle: "for" period, resolve hysteresis, repeat interval.
     lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
     budgets: BudgetConfig = field(default_factory=BudgetConfig)
+
+    def __post_init__(self) -> None:
+        if self.window_phase not in WINDOW_PHASES:
+            phases = " or ".join(WINDOW_PHASES)
+            raise ValueError(f"window_phase must be {phases}, not {self.window_phase!r}")
 
 
 class OpenWindow:
@@ -290,6 +320,7 @@ class TeamState:
         "recent_ids",
         "sealed_ids",
         "team",
+        "window_offset",
         "windows",
     )
 
@@ -300,6 +331,9 @@ class TeamState:
         self.partition = partition
         self.detector = detector
         self.lifecycle = lifecycle
+        # Where the team's windows start within the window size (``window_offset``); set by the
+        # processor that owns the team, from its settings, not checkpointed.
+        self.window_offset = 0.0
         self.windows: dict[float, OpenWindow] = {}
         # Digest of event_id -> event time, in arrival order, pruned by the dedup horizon: the
         # ids packed into the closed part when it was last packed (``sealed_ids``, written about
@@ -547,7 +581,8 @@ class PartitionProcessor:
                 return
             state.recent_ids[digest] = event.ts
         size = self._window_seconds
-        start = (event.ts // size) * size
+        phase = state.window_offset
+        start = ((event.ts - phase) // size) * size + phase
         if start + size <= self.watermark:
             self.counters.late += 1
             late = state.late
@@ -568,8 +603,13 @@ class PartitionProcessor:
             self.factory.create(team),
             TeamAlertLifecycle(team, policy=self.config.lifecycle),
         )
-        self.teams[team] = state
+        self._own(state)
         return state
+
+    def _own(self, state: TeamState) -> None:
+        config = self.config
+        state.window_offset = window_offset(state.team, config.window_seconds, config.window_phase)
+        self.teams[state.team] = state
 
     # -- closing windows ----------------------------------------------------------------------
 
@@ -693,7 +733,7 @@ class PartitionProcessor:
             )
             if state.partition != partition:
                 continue
-            processor.teams[state.team] = state
+            processor._own(state)
             for start in state.windows:
                 heapq.heappush(
                     processor._closing, (start + config.window_seconds, state.team, start)

@@ -32,6 +32,7 @@ def core_config(settings: Settings) -> CoreConfig:
         allowed_lateness_seconds=float(settings.allowed_lateness_seconds),
         dedup_horizon_seconds=float(settings.dedup_horizon_seconds),
         max_future_skew_seconds=float(settings.max_future_skew_seconds),
+        window_phase=settings.window_phase,
         budgets=BudgetConfig.load(settings.teams_file),
         lifecycle=LifecyclePolicy.from_config(settings.alerting_config()),
     )

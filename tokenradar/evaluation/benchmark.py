@@ -34,7 +34,7 @@ QUICK_SEEDS = (101, 102)
 WARMUP_SECONDS = 2 * DAY
 GRACE_SECONDS = 30 * 60.0
 
-Source = Literal["simple", "core"]
+Source = Literal["simple", "core", "core-spread"]
 
 # Kind -> (weekday, local hour) predicate, mirroring where such incidents happen in practice.
 _PLACEMENT: dict[str, Callable[[int, float], bool]] = {
@@ -213,8 +213,9 @@ def run_scenario(
     runs: dict[str, RunResult] = {}
     for name, factory in factories.items():
         observer = _tracer(traces) if name == next(iter(factories)) else None
-        if source == "core":
-            run = run_core(simulation.events(), factory)
+        if source != "simple":
+            phase = "spread" if source == "core-spread" else "aligned"
+            run = run_core(simulation.events(), factory, window_phase=phase)
         else:
             run = run_windows(aggregate_windows(simulation.events()), factory, observer=observer)
         runs[name] = run

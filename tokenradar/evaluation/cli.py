@@ -43,10 +43,11 @@ def _run(seed: int, size: ScenarioSize, source: Source) -> ScenarioResult:
 )
 @click.option(
     "--source",
-    type=click.Choice(["simple", "core"]),
+    type=click.Choice(["simple", "core", "core-spread"]),
     default="simple",
     show_default=True,
-    help="Windows from the built-in aggregator, or events through the core's replay driver.",
+    help="Windows from the built-in aggregator, or events through the core's replay driver"
+    " (core-spread: with each team's windows shifted, TOKENRADAR_WINDOW_PHASE=spread).",
 )
 @click.option(
     "--out",
@@ -74,7 +75,9 @@ def evaluate_command(
     )
     size = QUICK_SIZE if quick else DEFAULT_SIZE
     began = time.monotonic()
-    typed_source: Source = "core" if source == "core" else "simple"
+    typed_source: Source = (
+        "core" if source == "core" else "core-spread" if source == "core-spread" else "simple"
+    )
     if jobs > 1 and len(chosen) > 1:
         with ProcessPoolExecutor(min(jobs, len(chosen))) as pool:
             results = list(

@@ -117,13 +117,15 @@ def run_core(
     factory: TeamDetectorFactory,
     *,
     partitions: int = 6,
+    window_phase: str = "aligned",
 ) -> RunResult:
     """The events through the streaming core's ``replay`` driver (``tokenradar replay``)."""
     from tokenradar.core.engine import CoreConfig
     from tokenradar.replay import replay_messages
 
     result = RunResult()
-    replayed = replay_messages(_messages(events), CoreConfig(), factory, partitions, flush=True)
+    config = CoreConfig(window_phase=window_phase)
+    replayed = replay_messages(_messages(events), config, factory, partitions, flush=True)
     for closed in replayed.windows:
         summary = closed.summary
         if summary.team not in result.team_first_seen:
