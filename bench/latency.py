@@ -9,6 +9,11 @@ before, which the benchmark worker fires a ``budget_exhausted`` alert for when t
 A consumer on the alerts topic stamps each alert as it arrives. The latency of an alert is its
 arrival time less the send time of the closing event of its partition and window.
 
+With ``window_phase="spread"`` (the worker's ``TOKENRADAR_WINDOW_PHASE``) each team's windows
+are shifted by its :func:`tokenradar.core.engine.window_offset`, so the producer notes the send
+time of the first event past every whole second of each partition's event time, and a trigger's
+window end is its team's.
+
 In the ``batched`` form the producer behaves like a gateway that ships telemetry in arrays: every
 tick it sends, per partition, one message holding that tick's events of the partition's teams
 (the worker accepts arrays of several teams when they all belong to the message's partition).
@@ -31,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.generate import ALLOWED_LATENESS_SECONDS, MODELS, TOOLS, WINDOW_SECONDS, Organisation
 from bench.trigger_worker import TRIGGER_TOKENS
+from tokenradar.core.engine import window_offset
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,7 @@ class LatencyRun:
     alerts: dict[tuple[str, str, float], tuple[float, float]] = field(default_factory=dict)
     max_send_lag: float = 0.0
     form: str = "object"
+    window_phase: str = "aligned"
     messages: int = 0
 
     def latencies(self, partition_of: dict[str, int]) -> tuple[list[float], list[float], int]:
@@ -89,8 +96,10 @@ async def _produce(
     outputs = np.minimum(rng.lognormal(np.log(450), 0.9, pool), 64_000).astype(int).tolist()
     team_of = org.team_of_user.tolist()
     team_keys = [name.encode() for name in org.team_names]
+    offsets = [window_offset(name, WINDOW_SECONDS, run.window_phase) for name in org.team_names]
     part = org.team_partition
-    closed_upto = [float("-inf")] * (max(part) + 1)
+    # per partition, the last whole second of event time (less the lateness) reached
+    closed_upto = [-1] * (max(part) + 1)
     used: set[int] = set()
     chooser = random.Random(org.seed)
     trigger_at: list[float] = []
@@ -119,9 +128,15 @@ async def _produce(
             for _ in range(max(0, due)):
                 ts = time.time()
                 trigger = bool(trigger_at) and ts >= trigger_at[0]
-                # Only triggers whose window closes while the producer still runs.
-                closes_at = (ts // WINDOW_SECONDS + 1) * WINDOW_SECONDS + ALLOWED_LATENESS_SECONDS
-                if trigger and closes_at + 2 < started + run.seconds:
+                if trigger:
+                    user = chooser.randrange(org.users)
+                    while user in used:
+                        user = chooser.randrange(org.users)
+                    offset = offsets[team_of[user]]
+                    window_end = ((ts - offset) // WINDOW_SECONDS + 1) * WINDOW_SECONDS + offset
+                    # Only triggers whose window closes while the producer still runs.
+                    trigger = window_end + ALLOWED_LATENESS_SECONDS + 2 < started + run.seconds
+                if trigger:
                     trigger_at.pop(0)
                     if not trigger_at:
                         window_start = (ts // WINDOW_SECONDS) * WINDOW_SECONDS
@@ -129,9 +144,6 @@ async def _produce(
                             window_start + WINDOW_SECONDS + chooser.uniform(1, WINDOW_SECONDS - 1)
                             for _ in range(triggers_per_window)
                         )
-                    user = chooser.randrange(org.users)
-                    while user in used:
-                        user = chooser.randrange(org.users)
                     used.add(user)
                     inp, out = TRIGGER_TOKENS, 1000
                 else:
@@ -155,11 +167,13 @@ async def _produce(
                     }
                 )
                 partition = part[team]
-                end_closed = ((ts - ALLOWED_LATENESS_SECONDS) // WINDOW_SECONDS) * WINDOW_SECONDS
-                if end_closed > closed_upto[partition]:
-                    if closed_upto[partition] > float("-inf"):
-                        tick_closes[partition].append(end_closed)
-                    closed_upto[partition] = end_closed
+                # Every window end at or before this second closes with this event.
+                reached = int(ts - ALLOWED_LATENESS_SECONDS)
+                if reached > closed_upto[partition]:
+                    first = closed_upto[partition] + 1
+                    if first > 0:
+                        tick_closes[partition].extend(map(float, range(first, reached + 1)))
+                    closed_upto[partition] = reached
                 if batched:
                     if not tick_values[partition]:
                         tick_keys[partition] = team_keys[team]
@@ -168,7 +182,6 @@ async def _produce(
                     key = team_keys[team]
                     await _send(run, producer, topic, partition, key, value, tick_closes)
                 if trigger:
-                    window_end = (ts // WINDOW_SECONDS) * WINDOW_SECONDS + WINDOW_SECONDS
                     run.triggers.append((name, org.user_names[user], window_end))
                 run.sent += 1
             if batched:
@@ -256,6 +269,7 @@ def measure(
     rate: float,
     seconds: float,
     form: str = "object",
+    window_phase: str = "aligned",
     warmup_seconds: float = 45.0,
     triggers_per_window: int = 20,
     drain_seconds: float = 10.0,
@@ -263,7 +277,7 @@ def measure(
     """Produce steadily for ``seconds`` and collect the alerts the triggers cause."""
     if form not in ("object", "batched"):
         raise ValueError(f"unknown message form {form!r}")
-    run = LatencyRun(rate=rate, seconds=seconds, form=form)
+    run = LatencyRun(rate=rate, seconds=seconds, form=form, window_phase=window_phase)
     asyncio.run(
         _run(
             run,

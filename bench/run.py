@@ -344,9 +344,14 @@ class Bench:
     def latency_at(self, org: generate.Organisation, rate: float, form: str) -> dict[str, Any]:
         count = self.args.latency_workers
         tag = f"live-{form}-{rate:.0f}" + (f"-x{count}" if count > 1 else "")
+        if self.args.window_phase != "aligned":
+            tag += f"-{self.args.window_phase}"
         topic = f"{self.prefix}-{tag}"
         kafka_io.create_topic(self.bootstrap, topic, self.partitions)
-        first = self.worker(tag, topic, module="bench.trigger_worker")
+        first = dataclasses.replace(
+            self.worker(tag, topic, module="bench.trigger_worker"),
+            extra_env={"TOKENRADAR_WINDOW_PHASE": self.args.window_phase},
+        )
         # Further workers join the same consumer group (same app id and topics), each with its
         # own state directory, web port and log; the group splits the partitions among them.
         workers = [first] + [
@@ -373,6 +378,8 @@ class Bench:
                 rate=rate,
                 seconds=self.plan.latency_seconds,
                 form=form,
+                window_phase=self.args.window_phase,
+                triggers_per_window=self.args.triggers_per_window,
             )
             cpu = sum(
                 cpu_seconds(worker.pid) - start
@@ -398,6 +405,7 @@ class Bench:
         result = {
             "form": form,
             "workers": count,
+            "window_phase": self.args.window_phase,
             "messages_sent": run.messages,
             "rate_target": rate,
             "rate_achieved": round(run.sent / run.seconds),
@@ -527,6 +535,8 @@ def render(results: dict[str, Any]) -> str:
             form = lat.get("form", "object")
             if lat.get("workers", 1) > 1:
                 form += f", {lat['workers']} workers"
+            if lat.get("window_phase", "aligned") != "aligned":
+                form += f", {lat['window_phase']} windows"
             per_message = lat["events_sent"] / max(1, lat.get("messages_sent", lat["events_sent"]))
             lines.append(
                 f"| {form} | {lat['rate_achieved']:,} ({lat['rate_target']:,.0f}) | "
@@ -601,6 +611,19 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=1,
         help="workers in the latency runs' consumer group (one per core splits the partitions)",
+    )
+    parser.add_argument(
+        "--window-phase",
+        choices=["aligned", "spread"],
+        default="aligned",
+        help="the latency workers' TOKENRADAR_WINDOW_PHASE: every team's windows closing at once,"
+        " or each team's shifted so the closes spread over the window",
+    )
+    parser.add_argument(
+        "--triggers-per-window",
+        type=int,
+        default=20,
+        help="alerts the latency runs cause per window (more give a steadier p99)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="per worker run, seconds")
