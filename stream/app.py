@@ -23,6 +23,7 @@ from tokenradar.silence_topic import KafkaSilenceStore
 
 from . import flushing, metrics
 from .delivery import TopicDeadLetters, WorkerDelivery
+from .fetching import FetchWaitTransport
 from .org_budget import OrgBudgetAggregator
 from .runtime import StreamRuntime
 from .table_writes import ChangelogWrites
@@ -77,6 +78,11 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         # of their own. Batches stay below the broker's default max.message.bytes (1 MiB).
         producer_max_batch_size=524_288,
         consumer_max_fetch_size=max(4_194_304, settings.max_message_bytes * 2),
+    )
+    # Before anything reaches the transport (topics do): Faust's consumer would let the broker
+    # hold a fetch of the quiet topics for 1.5 s while the usage topic waits (stream/fetching.py).
+    app.transport = FetchWaitTransport(
+        app.conf.broker_consumer, app, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     usage_topic = app.topic(

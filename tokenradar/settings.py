@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".state")
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    consumer_fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=30_000,
+        description="How long the broker may hold a fetch of the worker's consumer waiting for"
+        " data; a fetch of quiet topics holds back the usage topic's for up to this long.",
+    )
     checkpoint_interval_seconds: float = Field(
         1.0, gt=0, description="Wall-clock time between checkpoints of a partition's state."
     )
