@@ -26,7 +26,9 @@ import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 
-class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+class FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, whose aiokafka consumer gets the transport's fetch wait."""
+
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         wait_ms = getattr(self.transport, "fetch_max_wait_ms", None)
@@ -35,15 +37,17 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
-class _Consumer(faust_aiokafka.Consumer):
+class FetchWaitConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, in a :class:`FetchWaitConsumerThread`."""
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        return FetchWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 class FetchWaitTransport(faust_aiokafka.Transport):
     """Faust's aiokafka transport whose worker consumer fetches with ``fetch_max_wait_ms``."""
 
-    Consumer: ClassVar[Any] = _Consumer
+    Consumer: ClassVar[Any] = FetchWaitConsumer
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
