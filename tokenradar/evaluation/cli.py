@@ -6,6 +6,7 @@ import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -75,9 +76,7 @@ def evaluate_command(
     )
     size = QUICK_SIZE if quick else DEFAULT_SIZE
     began = time.monotonic()
-    typed_source: Source = (
-        "core" if source == "core" else "core-spread" if source == "core-spread" else "simple"
-    )
+    typed_source = cast(Source, source)  # one of the choices above
     if jobs > 1 and len(chosen) > 1:
         with ProcessPoolExecutor(min(jobs, len(chosen))) as pool:
             results = list(
