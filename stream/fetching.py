@@ -5,12 +5,12 @@ is busy. aiokafka sends one fetch request per broker at a time. Records fetched 
 and not yet taken by the agent keep that partition out of the next request; for their first
 100 ms (its prefetch backoff) they hold back the whole broker's request, and after that the
 request goes out without them. When the agent is busy for longer than that (a checkpoint takes
-0.1-0.5 s at 5,000 events/s), every busy usage partition still has records waiting, so the
+0.25-0.65 s at 5,000 events/s), every busy usage partition still has records waiting, so the
 request asks only for the quiet ones (the organisation budget topic, the silences). The broker
 holds it until data arrives for them or ``fetch.max.wait.ms`` passes, and no request for the
 usage topic can go out meanwhile. Faust creates its consumer with 1,500 ms: the agent received
 the usage topic in chunks up to 1.5 s apart, and every alert waited for them
-(docs/benchmark.md, "The consumer's fetch wait"; the test in
+(docs/benchmark.md, "Spread windows and the consumer's fetch wait"; the test in
 tests/integration/test_fetch_wait.py shows it on the broker).
 
 :class:`FetchWaitTransport` is Faust's aiokafka transport with that wait taken from the settings
