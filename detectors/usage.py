@@ -64,13 +64,14 @@ from detectors.robust import (
     StepResult,
     TailTracker,
     calibrated_score,
+    learn_tail_step,
     seasonal_bin,
 )
 from detectors.users import UserHorizons, UserModel, UserStep
 
 log = logging.getLogger(__name__)
 
-USAGE_STATE_VERSION = 3
+USAGE_STATE_VERSION = 4
 # Events carry no time zone, so a team's local day is read from its activity: a working day is
 # centred on about 13:00 (9 to 17), and the offset from UTC is the whole number of hours that
 # puts the centre of the team's active users' hours there. Being an hour or two off moves the
@@ -110,6 +111,10 @@ YOUNG_TAIL_SIGMAS = 2.0
 YOUNG_TAIL_MIN_EXCEEDANCES = 0.25
 # Tail probabilities are floored here before logarithms (an exponential tail underflows to zero).
 MIN_PROBABILITY = 1e-300
+# Prior of the tail of users' day volumes (``DayVolume.excess``): the last 24 hours at the busiest
+# earlier day, with excesses of about a quarter in log units; learned across the team's users.
+DAY_TAIL_PRIOR = (0.0, 0.25)
+DAY_TAIL_RATE = 0.02
 # Breakdown trackers kept per team (models, tools); the least used are dropped beyond this.
 MAX_TRACKED_NAMES = 48
 
@@ -307,6 +312,8 @@ class UsageDetector:
         # Tail of the standardised count of users above their own range (see ``update``).
         self.breadth_tail = TailTracker(rate=0.03)
         self.breadth_last_tail = -math.inf
+        # Tail of the users' day volumes against their busiest earlier day, pooled over the team.
+        self.day_tail_q, self.day_tail_excess = DAY_TAIL_PRIOR
         self.last_end = math.nan
         # Distinct days the team was active in each weekday/weekend hour (see ``update``).
         self.calendar = bytearray(SEASONAL_BINS)
@@ -375,6 +382,9 @@ class UsageDetector:
         # which they are active, so a sparse user's per-window target is correspondingly looser.
         per_user_budget = self._user_budget / max(10, len(self.users))
         base_user_target = _target_probability(per_user_budget, s.user_short_tau, s.window_seconds)
+        # A day volume is judged only while the user's one-hour rate is beyond its own 95 %
+        # quantile, so its exceedances come in runs of about the long horizon's time constant.
+        day_base_target = _target_probability(per_user_budget, s.user_long_tau, s.window_seconds)
         horizons = fam.users
         # How many established users are above their own 95 % quantile right now: under normal
         # traffic about one in twenty, independently; in a team-wide surge, most of them.
@@ -382,7 +392,8 @@ class UsageDetector:
         tested_users = 0
         pricier_users = 0
         peer_ratios: list[float] = []
-        scored: list[tuple[str, UserModel, Usage, UserStep, float, bool]] = []
+        peer_days: list[float] = []
+        scored: list[tuple[str, UserModel, Usage, UserStep, float, bool, float, bool]] = []
         for name, usage in window.by_user.items():
             user = self.users.get(name)
             if user is None:
@@ -396,6 +407,7 @@ class UsageDetector:
                 fresh_cost += usage.cost_usd
                 fresh_requests += usage.requests
             step = user.observe(end, tokens, usage.requests, width, horizons)
+            hour_closed = user.day_volume.count(end - width, usage.requests, self.day_shift)
             user_target = min(0.01, base_user_target / user.active_fraction(end, width))
             alarm = user_warm and step.tail_probability < _bar(
                 user_target, name in self.user_alarms
@@ -409,17 +421,30 @@ class UsageDetector:
                 alarm = young_p < _bar(user_target, in_alarm) and (
                     in_alarm or self._young_user_may_start(user, end - width, usage)
                 )
+            day_excess = user.day_volume.excess() if user_warm else math.nan
             if user_warm:
                 tested_users += 1
                 elevated_users += step.requests_probability < TAIL_EXCEEDANCE
                 peer_ratios.append(user.requests.ratios()[0])
-            scored.append((name, user, usage, step, user_target, alarm))
+                if day_excess == day_excess:
+                    peer_days.append(day_excess)
+            scored.append((name, user, usage, step, user_target, alarm, day_excess, hour_closed))
         # Peers: when much of the team is up at once (a busy day after a holiday, a team-wide
         # surge) a user's excess over their own history says little about them; they alarm only
         # if they also stand out from the median active colleague.
         peer_median = statistics.median(peer_ratios) if len(peer_ratios) >= 3 else 0.0
-        for name, user, usage, step, user_target, alarm in scored:
+        # The same for day volumes: beyond the busiest earlier day is news about a user only as
+        # far as their active colleagues are not all there too.
+        peer_day = max(0.0, statistics.median(peer_days)) if len(peer_days) >= 3 else 0.0
+        for name, user, usage, step, user_target, alarm, day_excess, hour_closed in scored:
             tokens = _tokens(usage)
+            if day_excess == day_excess and not alarm:
+                day_excess -= peer_day
+                day_target = min(0.01, day_base_target / user.active_fraction(end, width))
+                if self._day_alarm(user, day_excess, day_target, name in self.user_alarms):
+                    alarm = True
+                elif hour_closed:
+                    self._learn_day_tail(day_excess)
             if alarm and peer_median > 1.0:
                 alarm = user.requests.ratios()[0] >= PEER_FACTOR * peer_median
             kind = ""
@@ -443,6 +468,11 @@ class UsageDetector:
             if not user.knows_its_tail():
                 probability = _young_tail_probability(probability, user.requests.tail_samples)
             alarm = probability < _bar(user_target, True)
+            user.day_volume.count(end - width, 0.0, self.day_shift)
+            day_excess = user.day_volume.excess()
+            if not alarm and day_excess == day_excess:
+                day_target = min(0.01, day_base_target / user.active_fraction(end, width))
+                alarm = self._day_alarm(user, day_excess, day_target, True)
             kind = ""
             if alarm:
                 finding = self._user_finding(name, user, Usage(), step, user_target, end)
@@ -760,6 +790,26 @@ class UsageDetector:
             ts, self.day_shift
         )
 
+    def _day_alarm(self, user: UserModel, excess: float, target: float, in_alarm: bool) -> bool:
+        """Whether a user's last 24 hours are beyond the team's range of day volumes, while the
+        user's last hour is beyond its own 95 % quantile too (once a loop, a busy day or a team
+        surge is over, the trailing day stays high for a day, and that is not news)."""
+        requests = user.requests
+        if requests.long_rate < requests.long_q * requests.usual_long:
+            return False
+        return self._day_tail_probability(excess) < _bar(target, in_alarm)
+
+    def _day_tail_probability(self, excess: float) -> float:
+        if excess <= self.day_tail_q:
+            return 1.0
+        return TAIL_EXCEEDANCE * math.exp(-(excess - self.day_tail_q) / self.day_tail_excess)
+
+    def _learn_day_tail(self, excess: float) -> None:
+        self.day_tail_q, self.day_tail_excess = learn_tail_step(
+            self.day_tail_q, self.day_tail_excess, excess, DAY_TAIL_RATE,
+            lowest_quantile=0.0, guarded=False,
+        )  # fmt: skip
+
     def _track_user_alarm(self, name: str, active: bool, end: float, kind: str) -> None:
         alarm = self.user_alarms.get(name)
         if not active:
@@ -997,6 +1047,7 @@ class UsageDetector:
                 self.breadth_tail.excess,
                 self.breadth_last_tail,
             ],
+            "day_tail": [self.day_tail_q, self.day_tail_excess],
             "alarms": [self.team_alarm.to_plain(), self.cost_alarm.to_plain()],
             "users": {name: u.to_plain() for name, u in self.users.items()},
             "user_alarms": {name: a.to_plain() for name, a in self.user_alarms.items()},
@@ -1011,7 +1062,7 @@ class UsageDetector:
         """Inverse of :meth:`to_state`."""
         plain = msgpack.unpackb(data, raw=False)
         version = plain.get("v")
-        if version not in (1, 2, USAGE_STATE_VERSION):
+        if version not in (1, 2, 3, USAGE_STATE_VERSION):
             raise ValueError(f"unknown usage detector state version {version!r}")
         detector = cls(team, UsageDetectorSettings(**plain["settings"]))
         if "local_day" in plain:
@@ -1067,6 +1118,8 @@ class UsageDetector:
             detector.breadth_tail.excess,
             detector.breadth_last_tail,
         ) = plain["breadth"]
+        if "day_tail" in plain:
+            detector.day_tail_q, detector.day_tail_excess = plain["day_tail"]
         detector.users = {name: UserModel.from_plain(u) for name, u in plain["users"].items()}
         detector.user_alarms = {name: _Alarm(*a) for name, a in plain["user_alarms"].items()}
         detector.model_rates = {k: list(v) for k, v in plain["models"].items()}

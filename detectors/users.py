@@ -70,6 +70,104 @@ PROFILE_MIN_DAYS = 2
 # Slowest learning rate of a profile hour: about the last five days of that hour.
 PROFILE_WEIGHT = 0.2
 TOKENS_PRIOR = (math.log(3.0), NORMAL_MEAN_EXCESS_95)
+# Completed days whose request totals a user's day volume is compared with.
+DAYS_OF_TOTALS = 7
+
+
+class DayVolume:
+    """A user's requests over the last 24 hours against the most they sent in a day before.
+
+    An agent loop that runs day and night for a day or more is within a user's range at the
+    scale of minutes and hours (a busy user's mornings reach the loop's rate, and the user's own
+    rates and tails learn the loop within hours), but not at the scale of a day: it sends several
+    times what the user has ever sent in a whole day. The trailing 24 hours are kept as hourly
+    counts, and the completed local days as a ring of totals. The statistic is
+    ``log((last 24 h + 1) / (busiest earlier day + 1))``; its tail is learned across the team's
+    users (see ``UsageDetector``), so it is calibrated by peers, not by the user's own history,
+    which a loop would teach within a day.
+
+    Examples
+    --------
+    >>> volume = DayVolume()
+    >>> for hour in range(24 * 3):  # three days of 10 requests an hour
+    ...     _ = volume.count(3600.0 * hour, 10.0, 0.0)
+    >>> round(volume.excess(), 2)  # the last 24 hours are exactly the busiest day
+    0.0
+    >>> for hour in range(72, 78):  # six hours of a loop at 100 requests an hour
+    ...     _ = volume.count(3600.0 * hour, 100.0, 0.0)
+    >>> round(volume.excess(), 2)  # log(780 / 240), with one added to each
+    1.18
+    """
+
+    __slots__ = ("day", "day_total", "days_done", "hour", "hours", "totals", "trailing")
+
+    def __init__(self) -> None:
+        self.hours = array("d", bytes(8 * 24))
+        self.hour = -1
+        self.trailing = 0.0
+        self.totals = array("d", bytes(8 * DAYS_OF_TOTALS))
+        self.day = -1
+        self.day_total = 0.0
+        self.days_done = 0
+
+    def count(self, ts: float, requests: float, day_shift: float) -> bool:
+        """Add ``requests`` sent at ``ts``; returns whether an hour (or more) was closed."""
+        hour = int(ts // 3600.0)
+        rolled = False
+        if self.hour < 0:
+            self.hour = hour
+        elif hour > self.hour:
+            rolled = True
+            hours = self.hours
+            if hour - self.hour >= 24:
+                for i in range(24):
+                    hours[i] = 0.0
+            else:
+                for h in range(self.hour + 1, hour + 1):
+                    hours[h % 24] = 0.0
+            self.trailing = sum(hours)
+            self.hour = hour
+        day = int((ts + day_shift) // SECONDS_PER_DAY)
+        if self.day < 0:
+            self.day = day
+        elif day > self.day:
+            totals = self.totals
+            for d in range(self.day, min(day, self.day + DAYS_OF_TOTALS)):
+                totals[d % DAYS_OF_TOTALS] = self.day_total if d == self.day else 0.0
+            self.days_done = min(self.days_done + day - self.day, 255)
+            self.day = day
+            self.day_total = 0.0
+        if requests:
+            self.hours[hour % 24] += requests
+            self.trailing += requests
+            self.day_total += requests
+        return rolled
+
+    def busiest_day(self) -> float:
+        """The largest request total of the remembered completed days."""
+        return max(self.totals)
+
+    def excess(self) -> float:
+        """``log`` of the last 24 hours' requests over the busiest earlier day's (both + 1);
+        NaN until two days are complete."""
+        if self.days_done < 2:
+            return math.nan
+        return math.log((self.trailing + 1.0) / (max(self.totals) + 1.0))
+
+    def to_plain(self) -> list[Any]:
+        return [
+            self.hours.tobytes(), self.hour, self.trailing, self.totals.tobytes(), self.day,
+            self.day_total, self.days_done,
+        ]  # fmt: skip
+
+    @classmethod
+    def from_plain(cls, plain: list[Any]) -> DayVolume:
+        volume = cls()
+        hours, volume.hour, volume.trailing, totals, volume.day, volume.day_total = plain[:6]
+        volume.days_done = plain[6]
+        volume.hours = array("d", hours)
+        volume.totals = array("d", totals)
+        return volume
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +483,7 @@ class UserModel:
     __slots__ = (
         "active_days",
         "active_windows",
+        "day_volume",
         "first_seen",
         "last_active_day",
         "last_end",
@@ -404,6 +503,7 @@ class UserModel:
         self.log_price = math.nan
         self.active_days = bytearray(SEASONAL_BINS)
         self.last_active_day = array("H", bytes(2 * SEASONAL_BINS))
+        self.day_volume = DayVolume()
 
     def observe(
         self, end: float, tokens: float, requests: int, width: float, horizons: UserHorizons
@@ -509,6 +609,7 @@ class UserModel:
             self.log_price,
             bytes(self.active_days),
             self.last_active_day.tobytes(),
+            self.day_volume.to_plain(),
         ]
 
     @classmethod
@@ -525,6 +626,8 @@ class UserModel:
         days = array("H")
         days.frombytes(plain[8])
         user.last_active_day = days
+        if len(plain) > 9:
+            user.day_volume = DayVolume.from_plain(plain[9])
         return user
 
 

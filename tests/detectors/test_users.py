@@ -8,30 +8,30 @@ from datetime import timedelta
 import pytest
 
 from detectors import UsageDetector
-from detectors.users import RatioTracker
+from detectors.users import DayVolume, RatioTracker
 
 SEEDS = range(11, 19)
 
 
-def _loops_caught() -> int:
-    """Of eight simulated organisations, in how many a user's 20x loop over a working day (8 h
-    from 09:00 UTC on the fourth day) is caught while it runs."""
+def _loops_caught(hours: float = 8.0, magnitude: float = 20.0, days: float = 4.0) -> int:
+    """Of eight simulated organisations, in how many a user's loop (by default 20x over a
+    working day: 8 h from 09:00 UTC on the fourth day) is caught while it runs."""
     from tokenradar.evaluation.windows import aggregate_windows
     from tokenradar.simulator import IncidentSpec, SimulationConfig, generate
 
     logging.getLogger("tokenradar").setLevel(logging.WARNING)
     caught = 0
     for seed in SEEDS:
-        base = SimulationConfig(seed=seed, teams=3, duration=timedelta(days=4))
+        base = SimulationConfig(seed=seed, teams=3, duration=timedelta(days=days))
         team = next(t.name for t in generate(base).organisation.teams if t.appears_at is None)
         config = SimulationConfig(
             seed=seed,
             teams=3,
-            duration=timedelta(days=4),
+            duration=timedelta(days=days),
             incidents=(
                 IncidentSpec(
-                    "user_runaway", at=timedelta(days=3, hours=9), duration=timedelta(hours=8),
-                    team=team, magnitude=20.0,
+                    "user_runaway", at=timedelta(days=3, hours=9), duration=timedelta(hours=hours),
+                    team=team, magnitude=magnitude,
                 ),
             ),
         )  # fmt: skip
@@ -50,6 +50,8 @@ def _loops_caught() -> int:
 def test_loops_are_caught_more_often_than_against_five_minute_peaks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The hour's references alone: the day volume (which catches these loops either way) is off.
+    monkeypatch.setattr(DayVolume, "excess", lambda volume: float("nan"))
     caught = _loops_caught()
     assert caught >= 4
     usual_rates = RatioTracker.usual_rates
@@ -62,3 +64,13 @@ def test_loops_are_caught_more_often_than_against_five_minute_peaks(
 
     monkeypatch.setattr(RatioTracker, "usual_rates", short_peaks_for_both)
     assert _loops_caught() < caught
+
+
+def test_a_day_long_loop_is_caught_by_the_day_volume(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop at a few times a user's mean rate, day and night, is within their busy hours and
+    is learned by their hourly references within hours; over the day it is several times the
+    most they ever sent, which the day volume sees."""
+    caught = _loops_caught(hours=24.0, magnitude=10.0, days=4.5)
+    monkeypatch.setattr(DayVolume, "excess", lambda volume: float("nan"))
+    without = _loops_caught(hours=24.0, magnitude=10.0, days=4.5)
+    assert caught > without
