@@ -67,7 +67,7 @@ from detectors.robust import (
     learn_tail_step,
     seasonal_bin,
 )
-from detectors.users import UserHorizons, UserModel, UserStep
+from detectors.users import DayVolume, UserHorizons, UserModel, UserStep
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +314,8 @@ class UsageDetector:
         self.breadth_last_tail = -math.inf
         # Tail of the users' day volumes against their busiest earlier day, pooled over the team.
         self.day_tail_q, self.day_tail_excess = DAY_TAIL_PRIOR
+        # The team's own day volume: a user's is news only beyond the rest of the team's.
+        self.day_volume = DayVolume()
         self.last_end = math.nan
         # Distinct days the team was active in each weekday/weekend hour (see ``update``).
         self.calendar = bytearray(SEASONAL_BINS)
@@ -392,7 +394,7 @@ class UsageDetector:
         tested_users = 0
         pricier_users = 0
         peer_ratios: list[float] = []
-        peer_days: list[float] = []
+        self.day_volume.count(window.start, float(window.totals.requests), self.day_shift)
         scored: list[tuple[str, UserModel, Usage, UserStep, float, bool, float, bool]] = []
         for name, usage in window.by_user.items():
             user = self.users.get(name)
@@ -426,20 +428,22 @@ class UsageDetector:
                 tested_users += 1
                 elevated_users += step.requests_probability < TAIL_EXCEEDANCE
                 peer_ratios.append(user.requests.ratios()[0])
-                if day_excess == day_excess:
-                    peer_days.append(day_excess)
             scored.append((name, user, usage, step, user_target, alarm, day_excess, hour_closed))
         # Peers: when much of the team is up at once (a busy day after a holiday, a team-wide
         # surge) a user's excess over their own history says little about them; they alarm only
         # if they also stand out from the median active colleague.
         peer_median = statistics.median(peer_ratios) if len(peer_ratios) >= 3 else 0.0
-        # The same for day volumes: beyond the busiest earlier day is news about a user only as
-        # far as their active colleagues are not all there too.
-        peer_day = max(0.0, statistics.median(peer_days)) if len(peer_days) >= 3 else 0.0
         for name, user, usage, step, user_target, alarm, day_excess, hour_closed in scored:
             tokens = _tokens(usage)
             if day_excess == day_excess and not alarm:
-                day_excess -= peer_day
+                # The same for day volumes: beyond the busiest earlier day is news about a user
+                # only as far as the rest of the team is not there too (after a team surge,
+                # everyone's last 24 hours are).
+                # (Only needed beyond the tail's quantile: below it, nothing depends on how far.)
+                if day_excess > self.day_tail_q:
+                    rest = self.day_volume.excess_without(user.day_volume)
+                    if rest > 0.0:
+                        day_excess -= rest
                 day_target = min(0.01, day_base_target / user.active_fraction(end, width))
                 if self._day_alarm(user, day_excess, day_target, name in self.user_alarms):
                     alarm = True
@@ -1047,7 +1051,7 @@ class UsageDetector:
                 self.breadth_tail.excess,
                 self.breadth_last_tail,
             ],
-            "day_tail": [self.day_tail_q, self.day_tail_excess],
+            "day_tail": [self.day_tail_q, self.day_tail_excess, self.day_volume.to_plain()],
             "alarms": [self.team_alarm.to_plain(), self.cost_alarm.to_plain()],
             "users": {name: u.to_plain() for name, u in self.users.items()},
             "user_alarms": {name: a.to_plain() for name, a in self.user_alarms.items()},
@@ -1119,7 +1123,8 @@ class UsageDetector:
             detector.breadth_last_tail,
         ) = plain["breadth"]
         if "day_tail" in plain:
-            detector.day_tail_q, detector.day_tail_excess = plain["day_tail"]
+            detector.day_tail_q, detector.day_tail_excess, volume = plain["day_tail"]
+            detector.day_volume = DayVolume.from_plain(volume)
         detector.users = {name: UserModel.from_plain(u) for name, u in plain["users"].items()}
         detector.user_alarms = {name: _Alarm(*a) for name, a in plain["user_alarms"].items()}
         detector.model_rates = {k: list(v) for k, v in plain["models"].items()}

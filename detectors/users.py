@@ -143,16 +143,20 @@ class DayVolume:
             self.day_total += requests
         return rolled
 
-    def busiest_day(self) -> float:
-        """The largest request total of the remembered completed days."""
-        return max(self.totals)
-
     def excess(self) -> float:
         """``log`` of the last 24 hours' requests over the busiest earlier day's (both + 1);
         NaN until two days are complete."""
         if self.days_done < 2:
             return math.nan
         return math.log((self.trailing + 1.0) / (max(self.totals) + 1.0))
+
+    def excess_without(self, part: DayVolume) -> float:
+        """:meth:`excess` of this volume (a team's) without ``part`` (one of its users, counted
+        up to the same hour): how far the rest of the team is beyond its busiest earlier day."""
+        if self.days_done < 2:
+            return math.nan
+        busiest = max(t - p for t, p in zip(self.totals, part.totals, strict=True))
+        return math.log((self.trailing - part.trailing + 1.0) / (max(busiest, 0.0) + 1.0))
 
     def to_plain(self) -> list[Any]:
         return [

@@ -66,11 +66,38 @@ def test_loops_are_caught_more_often_than_against_five_minute_peaks(
     assert _loops_caught() < caught
 
 
-def test_a_day_long_loop_is_caught_by_the_day_volume(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A loop at a few times a user's mean rate, day and night, is within their busy hours and
-    is learned by their hourly references within hours; over the day it is several times the
-    most they ever sent, which the day volume sees."""
-    caught = _loops_caught(hours=24.0, magnitude=10.0, days=4.5)
+def _first_alarm_minutes(seed: int, team: str) -> float | None:
+    """Minutes from the start of the benchmark's user runaway in ``team`` (seed ``seed``) to the
+    first finding about that user while it runs, or None."""
+    from tokenradar.evaluation.benchmark import build_config
+    from tokenradar.evaluation.windows import aggregate_windows
+    from tokenradar.simulator import generate
+
+    logging.getLogger("tokenradar").setLevel(logging.WARNING)
+    simulation = generate(build_config(seed))
+    incident = next(
+        label
+        for label in simulation.true_incidents
+        if label.kind == "user_runaway" and label.team == team
+    )
+    detector = UsageDetector(team)
+    events = (event for event in simulation.events() if event["team"] == team)
+    for window in aggregate_windows(events):
+        if window.end > incident.end:
+            return None
+        for finding in detector.update(window):
+            if finding.user == incident.user and window.end >= incident.start:
+                return (window.end - incident.start) / 60.0
+    return None
+
+
+@pytest.mark.parametrize(("seed", "team"), [(17, "partner-api"), (27, "forecasting")])
+def test_a_day_long_loop_is_caught_by_the_day_volume(
+    monkeypatch: pytest.MonkeyPatch, seed: int, team: str
+) -> None:
+    """Loops of the labelled benchmark (development seeds) at 12-33x a user's mean rate, day and
+    night for 14-16 hours: within the user's busy hours and learned by their hourly references
+    within hours, but over the day several times the most they ever sent."""
+    assert _first_alarm_minutes(seed, team) is not None
     monkeypatch.setattr(DayVolume, "excess", lambda volume: float("nan"))
-    without = _loops_caught(hours=24.0, magnitude=10.0, days=4.5)
-    assert caught > without
+    assert _first_alarm_minutes(seed, team) is None
