@@ -435,6 +435,7 @@ class UsageDetector:
         peer_median = statistics.median(peer_ratios) if len(peer_ratios) >= 3 else 0.0
         for name, user, usage, step, user_target, alarm, day_excess, hour_closed in scored:
             tokens = _tokens(usage)
+            day_verdict: tuple[float, float] | None = None
             if day_excess == day_excess and not alarm:
                 # The same for day volumes: beyond the busiest earlier day is news about a user
                 # only as far as the rest of the team is not there too (after a team surge,
@@ -445,15 +446,17 @@ class UsageDetector:
                     if rest > 0.0:
                         day_excess -= rest
                 day_target = min(0.01, day_base_target / user.active_fraction(end, width))
-                if self._day_alarm(user, day_excess, day_target, name in self.user_alarms):
+                day_p = self._day_probability(user, day_excess)
+                if day_p < _bar(day_target, name in self.user_alarms):
                     alarm = True
+                    day_verdict = (day_p, day_target)
                 elif hour_closed:
                     self._learn_day_tail(day_excess)
             if alarm and peer_median > 1.0:
                 alarm = user.requests.ratios()[0] >= PEER_FACTOR * peer_median
             kind = ""
             if alarm:
-                finding = self._user_finding(name, user, usage, step, user_target, end)
+                finding = self._user_finding(name, user, usage, step, user_target, end, day_verdict)
                 findings.append(finding)
                 kind = finding.kind
             self._track_user_alarm(name, alarm, end, kind)
@@ -474,12 +477,17 @@ class UsageDetector:
             alarm = probability < _bar(user_target, True)
             user.day_volume.count(end - width, 0.0, self.day_shift)
             day_excess = user.day_volume.excess()
+            day_verdict = None
             if not alarm and day_excess == day_excess:
                 day_target = min(0.01, day_base_target / user.active_fraction(end, width))
-                alarm = self._day_alarm(user, day_excess, day_target, True)
+                day_p = self._day_probability(user, day_excess)
+                alarm = day_p < _bar(day_target, True)
+                day_verdict = (day_p, day_target)
             kind = ""
             if alarm:
-                finding = self._user_finding(name, user, Usage(), step, user_target, end)
+                finding = self._user_finding(
+                    name, user, Usage(), step, user_target, end, day_verdict
+                )
                 findings.append(finding)
                 kind = finding.kind
             self._track_user_alarm(name, alarm, end, kind)
@@ -745,8 +753,18 @@ class UsageDetector:
         return "warning"
 
     def _user_finding(
-        self, name: str, user: UserModel, usage: Usage, step: UserStep, target: float, end: float
+        self,
+        name: str,
+        user: UserModel,
+        usage: Usage,
+        step: UserStep,
+        target: float,
+        end: float,
+        day: tuple[float, float] | None = None,
     ) -> Finding:
+        """A user's finding. ``day`` is the day volume's tail probability and target when the
+        alarm is the day volume's: it is then explained in requests over the last 24 hours
+        against the busiest earlier day (as per-window averages, like the other rates)."""
         tokens = _tokens(usage)
         ratio = step.short_ratio
         observed = user.tokens.short_rate
@@ -760,6 +778,25 @@ class UsageDetector:
                 kind = "off_hours"
             else:
                 kind = "user_runaway"
+        if day is not None:
+            volume = user.day_volume
+            windows_per_day = SECONDS_PER_DAY / self.settings.window_seconds
+            busiest = max(volume.totals)
+            day_ratio = (volume.trailing + 1.0) / (busiest + 1.0)
+            return Finding(
+                kind=kind,
+                severity=self._severity(alarm, day_ratio, end),
+                metric="requests",
+                observed=volume.trailing / windows_per_day,
+                expected=busiest / windows_per_day,
+                score=calibrated_score(day[0], day[1]),
+                summary=(
+                    f"{name} in {self.team}: {volume.trailing:,.0f} requests in the last 24 h vs"
+                    f" {busiest:,.0f} on their busiest earlier day ({day_ratio:.1f}x)"
+                ),
+                user=name,
+                top_contributors=(Contributor("user", name, 1.0),),
+            )
         return Finding(
             kind=kind,
             severity=self._severity(alarm, ratio, end),
@@ -794,14 +831,15 @@ class UsageDetector:
             ts, self.day_shift
         )
 
-    def _day_alarm(self, user: UserModel, excess: float, target: float, in_alarm: bool) -> bool:
-        """Whether a user's last 24 hours are beyond the team's range of day volumes, while the
-        user's last hour is beyond its own 95 % quantile too (once a loop, a busy day or a team
-        surge is over, the trailing day stays high for a day, and that is not news)."""
+    def _day_probability(self, user: UserModel, excess: float) -> float:
+        """Tail probability of a user's day volume against the team's range of them, counted
+        only while the user's last hour is beyond its own 95 % quantile too (once a loop, a busy
+        day or a team surge is over, the trailing day stays high for a day, and that is not
+        news); 1 otherwise."""
         requests = user.requests
         if requests.long_rate < requests.long_q * requests.usual_long:
-            return False
-        return self._day_tail_probability(excess) < _bar(target, in_alarm)
+            return 1.0
+        return self._day_tail_probability(excess)
 
     def _day_tail_probability(self, excess: float) -> float:
         if excess <= self.day_tail_q:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from detectors import UsageDetector
+from detectors import Finding, UsageDetector
 from detectors.users import DayVolume, RatioTracker
 
 SEEDS = range(11, 19)
@@ -66,9 +66,9 @@ def test_loops_are_caught_more_often_than_against_five_minute_peaks(
     assert _loops_caught() < caught
 
 
-def _first_alarm_minutes(seed: int, team: str) -> float | None:
-    """Minutes from the start of the benchmark's user runaway in ``team`` (seed ``seed``) to the
-    first finding about that user while it runs, or None."""
+def _first_alarm(seed: int, team: str) -> Finding | None:
+    """The first finding about the user of the benchmark's user runaway in ``team`` (seed
+    ``seed``) while it runs, or None."""
     from tokenradar.evaluation.benchmark import build_config
     from tokenradar.evaluation.windows import aggregate_windows
     from tokenradar.simulator import generate
@@ -87,7 +87,7 @@ def _first_alarm_minutes(seed: int, team: str) -> float | None:
             return None
         for finding in detector.update(window):
             if finding.user == incident.user and window.end >= incident.start:
-                return (window.end - incident.start) / 60.0
+                return finding
     return None
 
 
@@ -98,6 +98,12 @@ def test_a_day_long_loop_is_caught_by_the_day_volume(
     """Loops of the labelled benchmark (development seeds) at 12-33x a user's mean rate, day and
     night for 14-16 hours: within the user's busy hours and learned by their hourly references
     within hours, but over the day several times the most they ever sent."""
-    assert _first_alarm_minutes(seed, team) is not None
+    finding = _first_alarm(seed, team)
+    assert finding is not None
+    # It explains itself in the day volume's terms: requests over the last 24 hours (per window)
+    # against the busiest earlier day.
+    assert finding.metric == "requests"
+    assert finding.observed > 2.0 * finding.expected > 0.0
+    assert "last 24 h" in finding.summary
     monkeypatch.setattr(DayVolume, "excess", lambda volume: float("nan"))
-    assert _first_alarm_minutes(seed, team) is None
+    assert _first_alarm(seed, team) is None
