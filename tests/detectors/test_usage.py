@@ -136,6 +136,29 @@ def test_version_1_state_restores_as_established() -> None:
     assert restored._working_days_seen() >= 2
 
 
+def test_version_3_state_restores_with_empty_day_volumes() -> None:
+    """State written before day volumes (version 3) restores; users and the team start
+    counting their days from the restore."""
+    import msgpack
+
+    factory = UsageDetectorFactory(warmup_seconds=DAY)
+    detector = factory.create("search")
+    windows = list(team_windows(days=3))
+    for window in windows[: len(windows) // 2]:
+        detector.update(window)
+    plain = msgpack.unpackb(detector.to_state())
+    assert any(u[9][6] >= 1 for u in plain["users"].values())  # days were counted
+    plain["v"] = 3
+    del plain["day_tail"]
+    plain["users"] = {name: u[:9] for name, u in plain["users"].items()}
+    restored = factory.restore("search", msgpack.packb(plain))
+    assert all(u.day_volume.days_done == 0 for u in restored.users.values())
+    assert restored.day_volume.days_done == 0
+    for window in windows[len(windows) // 2 :]:
+        restored.update(window)
+    assert restored.day_volume.days_done >= 1
+
+
 def test_a_sparse_users_runaway_agent_is_caught_before_their_tail_is_known() -> None:
     """A user active in about one minute in a hundred has a young tail for weeks; a runaway
     agent of theirs (dozens of requests a minute with ten times their usual context) is still
