@@ -157,6 +157,20 @@ def learn_tail_step(
     return max(quantile, lowest_quantile), max(mean_excess, 0.05)
 
 
+def exponential_tail_probability(value: float, quantile: float, mean_excess: float) -> float:
+    """Tail probability of ``value`` under an exponential tail above a 95 % quantile, continued
+    below the quantile only to keep scores monotone (capped at 1).
+
+    Examples
+    --------
+    >>> round(exponential_tail_probability(1.0, 1.0, 0.5), 3)  # at the quantile
+    0.05
+    >>> exponential_tail_probability(0.0, 2.0, 0.5)  # far below the quantile
+    1.0
+    """
+    return min(1.0, TAIL_EXCEEDANCE * math.exp(-(value - quantile) / mean_excess))
+
+
 def calibrated_score(tail_probability: float, target_probability: float) -> float:
     """Map a tail probability to [0, 1]: 0.5 exactly at the target, towards 1 as it shrinks.
 

@@ -64,6 +64,7 @@ from detectors.robust import (
     StepResult,
     TailTracker,
     calibrated_score,
+    exponential_tail_probability,
     learn_tail_step,
     seasonal_bin,
 )
@@ -839,12 +840,7 @@ class UsageDetector:
         requests = user.requests
         if requests.long_rate < requests.long_q * requests.usual_long:
             return 1.0
-        return self._day_tail_probability(excess)
-
-    def _day_tail_probability(self, excess: float) -> float:
-        if excess <= self.day_tail_q:
-            return 1.0
-        return TAIL_EXCEEDANCE * math.exp(-(excess - self.day_tail_q) / self.day_tail_excess)
+        return exponential_tail_probability(excess, self.day_tail_q, self.day_tail_excess)
 
     def _learn_day_tail(self, excess: float) -> None:
         self.day_tail_q, self.day_tail_excess = learn_tail_step(

@@ -51,6 +51,7 @@ from detectors.robust import (
     SEASONAL_BINS,
     SECONDS_PER_DAY,
     TAIL_EXCEEDANCE,
+    exponential_tail_probability,
     learn_tail_step,
     seasonal_bin,
 )
@@ -357,13 +358,17 @@ class RatioTracker:
         itself reaches one time in twenty): once an incident is over, the long rate stays up for
         an hour, and that is not news."""
         short_ratio, long_ratio = self.ratios()
-        short_p = _tail_probability(self.statistic(short_ratio), self.short_q, self.short_excess)
+        short_p = exponential_tail_probability(
+            self.statistic(short_ratio), self.short_q, self.short_excess
+        )
         if (
             short_p >= TAIL_EXCEEDANCE
             and self.statistic(self.short_rate / self.usual_long) < self.long_q
         ):
             return short_p
-        long_p = _tail_probability(self.statistic(long_ratio), self.long_q, self.long_excess)
+        long_p = exponential_tail_probability(
+            self.statistic(long_ratio), self.long_q, self.long_excess
+        )
         return min(short_p, long_p)
 
     def taint_hour(self) -> None:
@@ -633,8 +638,3 @@ class UserModel:
         if len(plain) > 9:
             user.day_volume = DayVolume.from_plain(plain[9])
         return user
-
-
-def _tail_probability(value: float, quantile: float, mean_excess: float) -> float:
-    # The exponential tail, continued below the quantile only to keep scores monotone.
-    return min(1.0, TAIL_EXCEEDANCE * math.exp(-(value - quantile) / mean_excess))
