@@ -246,7 +246,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
-        return web.json(runtime.health())
+        return web.json({**runtime.health(), "consumer": consumer_flow(app)})
 
     @app.page("/budgets")
     async def budgets(web: Any, request: Any) -> Any:
@@ -261,3 +261,26 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
     return TokenradarApp(
         app=app, runtime=runtime, settings=settings, delivery=delivery, silences=silences
     )
+
+
+def consumer_flow(app: faust.App) -> dict[str, Any]:
+    """Whether the consumer may hand messages to the agents, and which partitions it fetches.
+
+    A worker that owns partitions but whose flow is suspended, or whose stream partitions are
+    paused, reads nothing; this makes such a worker visible on ``/health``.
+    """
+    try:
+        consumer = app.consumer
+        assignment = consumer.assignment()
+    except Exception:  # not started, or mid-rebalance
+        return {"started": False}
+    paused: set[TP] = getattr(consumer, "_paused_partitions", set())
+    return {
+        "started": True,
+        "flow_active": bool(getattr(consumer, "flow_active", False)),
+        "streams_active": app.flow_control.is_active(),
+        "recovered": app.tables.recovery.completed.is_set(),  # type: ignore[attr-defined]
+        "rebalancing": bool(app.rebalancing),
+        "assigned": sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
+        "paused": sorted(f"{tp.topic}:{tp.partition}" for tp in paused),
+    }

@@ -213,7 +213,8 @@ class Service:
             consumer.close()
         tail = worker_log.read_text()[-3000:] if worker_log else ""
         pytest.fail(
-            f"{topic}: condition not met within {timeout} s ({len(records)} records)\n{tail}"
+            f"{topic}: condition not met within {timeout} s ({len(records)} records)\n"
+            f"worker /health: {json.dumps(self.health())}\n{tail}"
         )
 
 

@@ -112,6 +112,14 @@ def test_sigkilled_worker_resumes_without_losing_or_changing_a_window(
     # The second worker resumed from checkpointed state rather than starting over.
     restored = [int(n) for n in re.findall(r"restored: (\d+) teams", log.read_text())]
     assert sum(restored) > 0
+    # /health shows a consumer that hands messages on: recovered, flowing, nothing paused.
+    health = service.health()
+    assert health is not None
+    consumer = health["consumer"]
+    assert consumer["recovered"] and consumer["flow_active"] and consumer["streams_active"]
+    usage = {tp for tp in consumer["assigned"] if tp.startswith(f"{service.usage_topic}:")}
+    assert len(usage) == service.partitions
+    assert not usage & set(consumer["paused"])
     alerts = service.consume(
         service.alerts_topic,
         until=lambda r: (
