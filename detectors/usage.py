@@ -438,16 +438,9 @@ class UsageDetector:
             tokens = _tokens(usage)
             day_verdict: tuple[float, float] | None = None
             if day_excess == day_excess and not alarm:
-                # The same for day volumes: beyond the busiest earlier day is news about a user
-                # only as far as the rest of the team is not there too (after a team surge,
-                # everyone's last 24 hours are).
-                # (Only needed beyond the tail's quantile: below it, nothing depends on how far.)
-                if day_excess > self.day_tail_q:
-                    rest = self.day_volume.excess_without(user.day_volume)
-                    if rest > 0.0:
-                        day_excess -= rest
-                day_target = min(0.01, day_base_target / user.active_fraction(end, width))
-                day_p = self._day_probability(user, day_excess)
+                day_excess, day_p, day_target = self._day_verdict(
+                    user, day_excess, end, width, day_base_target
+                )
                 if day_p < _bar(day_target, name in self.user_alarms):
                     alarm = True
                     day_verdict = (day_p, day_target)
@@ -480,8 +473,9 @@ class UsageDetector:
             day_excess = user.day_volume.excess()
             day_verdict = None
             if not alarm and day_excess == day_excess:
-                day_target = min(0.01, day_base_target / user.active_fraction(end, width))
-                day_p = self._day_probability(user, day_excess)
+                _, day_p, day_target = self._day_verdict(
+                    user, day_excess, end, width, day_base_target
+                )
                 alarm = day_p < _bar(day_target, True)
                 day_verdict = (day_p, day_target)
             kind = ""
@@ -831,6 +825,29 @@ class UsageDetector:
         return requests.short_rate > requests.short_q * requests.other_day_type_peak(
             ts, self.day_shift
         )
+
+    def _day_verdict(
+        self,
+        user: UserModel,
+        excess: float,
+        end: float,
+        width: float,
+        base_target: float,
+    ) -> tuple[float, float, float]:
+        """A user's day-volume excess beyond the rest of the team's, its tail probability and
+        the target it is judged against (the user's share of the budget, per active window).
+
+        Beyond the busiest earlier day is news about a user only as far as the rest of the team
+        is not there too: after a team surge, everyone's last 24 hours are. (The rest of the
+        team's excess is only needed beyond the tail's quantile: below it, the probability and
+        the tail's learning step do not depend on how far.)
+        """
+        if excess > self.day_tail_q:
+            rest = self.day_volume.excess_without(user.day_volume)
+            if rest > 0.0:
+                excess -= rest
+        target = min(0.01, base_target / user.active_fraction(end, width))
+        return excess, self._day_probability(user, excess), target
 
     def _day_probability(self, user: UserModel, excess: float) -> float:
         """Tail probability of a user's day volume against the team's range of them, counted
