@@ -123,6 +123,8 @@ class StreamRuntime:
         self._pending: dict[int, list[Any]] = defaultdict(list)
         self._since_checkpoint: dict[int, int] = defaultdict(int)
         self._last_checkpoint: dict[int, float] = {}
+        # Checkpoints completed per partition (its position and every team state written).
+        self._checkpoints: dict[int, int] = defaultdict(int)
         self._last_offset: dict[int, int] = {}
         self._reported: dict[int, tuple[int, int]] = {}
         # Keys of the parts of team states too large for one record (see state_chunks).
@@ -173,6 +175,7 @@ class StreamRuntime:
             self._pending.pop(partition, None)
             self._since_checkpoint.pop(partition, None)
             self._last_checkpoint.pop(partition, None)
+            self._checkpoints.pop(partition, None)
             self._pending_since.pop(partition, None)
             self._unwritten.pop(partition, None)
             self._reported.pop(partition, None)
@@ -331,6 +334,7 @@ class StreamRuntime:
         for partition, processor in complete:
             with self._writing_for(partition):
                 self.meta_table[meta_key(partition)] = processor.meta_bytes()
+            self._checkpoints[partition] += 1
             metrics.WATERMARK.labels(str(partition)).set(max(processor.watermark, 0.0))
             self._report_counts(partition, processor)
         for partition in partitions:
@@ -427,6 +431,7 @@ class StreamRuntime:
                     "events": proc.counters.events,
                     "windows_closed": proc.counters.windows_closed,
                     "alerts": proc.counters.alerts,
+                    "checkpoints": self._checkpoints.get(p, 0),
                 }
                 for p, proc in sorted(self.core.processors.items())
             },

@@ -181,7 +181,11 @@ def test_thresholds_fire_once_per_period_through_a_sigkill(
         worker_log=log,
     )
     service.wait_for_health(
-        lambda h: sum(p["events"] for p in h["partitions"].values()) >= len(messages) // 3,
+        # ... and has checkpointed team states, which the restarted worker must restore.
+        lambda h: (
+            sum(p["events"] for p in h["partitions"].values()) >= len(messages) // 3
+            and any(p["checkpoints"] and p["teams"] for p in h["partitions"].values())
+        ),
         timeout=90,
     )
     os.killpg(first.pid, signal.SIGKILL)

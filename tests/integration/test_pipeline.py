@@ -92,7 +92,11 @@ def test_sigkilled_worker_resumes_without_losing_or_changing_a_window(
     first = service.start_worker(log)
     # Kill it mid-stream: once it has applied a third of the events, long before the end.
     service.wait_for_health(
-        lambda h: sum(p["events"] for p in h["partitions"].values()) >= len(messages) // 3,
+        # ... and has checkpointed team states, which the restarted worker must restore.
+        lambda h: (
+            sum(p["events"] for p in h["partitions"].values()) >= len(messages) // 3
+            and any(p["checkpoints"] and p["teams"] for p in h["partitions"].values())
+        ),
         timeout=90,
     )
     os.killpg(first.pid, signal.SIGKILL)
