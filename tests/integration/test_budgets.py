@@ -191,6 +191,19 @@ def test_thresholds_fire_once_per_period_through_a_sigkill(
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     service.start_worker(log)
+    # The restarted worker restores the checkpointed states and reads the rest of the stream:
+    # its budgets page ends where an offline run of the same events ends. (The first worker may
+    # have announced every crossing before the kill; without this wait the checks below could
+    # run before the second worker had done anything.)
+    wanted = sorted(
+        (processor.budget_snapshot(team) for processor in expected_core.processors.values()
+         for team in processor.teams),
+        key=lambda d: str(d["team"]),
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while budgets_page(service) != wanted and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert budgets_page(service) == wanted, f"worker /health: {service.health()}"
     records = service.consume(
         service.alerts_topic,
         until=lambda r: (
@@ -222,17 +235,7 @@ def test_thresholds_fire_once_per_period_through_a_sigkill(
     assert any(a["window_start"].startswith("2026-12-01T0") and "2026-11" in a["summary"]
                for a in live.values() if a["kind"] == "budget_threshold")  # fmt: skip
 
-    # Where teams stand: the worker's page matches the same events run offline ...
-    wanted = sorted(
-        (processor.budget_snapshot(team) for processor in expected_core.processors.values()
-         for team in processor.teams),
-        key=lambda d: str(d["team"]),
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while budgets_page(service) != wanted and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert budgets_page(service) == wanted
-    # ... and `tokenradar status` reads the budgets topic.
+    # Where teams stand: `tokenradar status` reads the budgets topic.
     deadline = time.monotonic() + 30
     while True:
         status = json.loads(service.cli("status", "--json").stdout)
