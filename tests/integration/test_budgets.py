@@ -181,7 +181,8 @@ def test_thresholds_fire_once_per_period_through_a_sigkill(
         worker_log=log,
     )
     service.wait_for_health(
-        # ... and has checkpointed team states, which the restarted worker must restore.
+        # ... once a third of the events are in and team states are checkpointed, which the
+        # restarted worker must restore.
         lambda h: (
             sum(p["events"] for p in h["partitions"].values()) >= len(messages) // 3
             and any(p["checkpoints"] and p["teams"] for p in h["partitions"].values())
