@@ -78,12 +78,16 @@ class RateParams:
         The floor as a fraction of the long-run mean rate.
     mean_half_life
         Half-life (seconds) of the long-run mean rate.
+    count_floor
+        A lower bound of the floor (per window): the rate of a few events within ``tau``. The
+        logarithm of a rate counted from a handful of events is mostly Poisson noise.
     """
 
     tau: float
     series: SeriesParams
     floor_fraction: float = 0.05
     mean_half_life: float = 7 * SECONDS_PER_DAY
+    count_floor: float = 0.0
 
 
 class RateSeries:
@@ -104,7 +108,7 @@ class RateSeries:
     def floor(self, params: RateParams) -> float:
         """The additive floor of the log transform."""
         mean = self.mean_rate if self.mean_rate == self.mean_rate else 0.0
-        return max(params.floor_fraction * mean, 1e-9)
+        return max(params.floor_fraction * mean, params.count_floor, 1e-9)
 
     def transformed(self, params: RateParams) -> float:
         """``log(rate + floor)`` now."""

@@ -99,6 +99,8 @@ PEER_FACTOR = 3.0
 # a team-wide switch to a pricier model needs at least two of them (cost factors of 5-20x move
 # every switched user well past it; one user's expensive request does not make a team switch).
 PRICIER_USER_RATIO = 2.0
+# The short horizon's floor is at least the rate of this many requests within its time constant.
+COUNT_FLOOR_EVENTS = 5.0
 # A cost-per-token shift carried this much by one user is that user's, not the team's.
 SINGLE_USER_SHARE = 0.8
 # The long-horizon (slow ramp) series alarm only after this many warm-ups.
@@ -184,7 +186,12 @@ def _families(settings: UsageDetectorSettings, day_shift: float = 0.0) -> _Famil
         day_shift=day_shift,
     )
     return _Families(
-        team_short=RateParams(settings.team_short_tau, fast, settings.team_floor_fraction),
+        team_short=RateParams(
+            settings.team_short_tau,
+            fast,
+            settings.team_floor_fraction,
+            count_floor=COUNT_FLOOR_EVENTS * settings.window_seconds / settings.team_short_tau,
+        ),
         team_long=RateParams(settings.team_long_tau, slow, settings.team_floor_fraction),
         cost=RateParams(settings.cost_tau, fast, settings.team_floor_fraction),
         users=UserHorizons(
