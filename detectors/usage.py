@@ -99,7 +99,8 @@ PEER_FACTOR = 3.0
 # a team-wide switch to a pricier model needs at least two of them (cost factors of 5-20x move
 # every switched user well past it; one user's expensive request does not make a team switch).
 PRICIER_USER_RATIO = 2.0
-# The short horizon's floor is at least the rate of this many requests within its time constant.
+# The short horizon's floor is at least the rate of this many requests within its time constant
+# (its token series share the parameters, where the same number is a negligible floor).
 COUNT_FLOOR_EVENTS = 5.0
 # A cost-per-token shift carried this much by one user is that user's, not the team's.
 SINGLE_USER_SHARE = 0.8
