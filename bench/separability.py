@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from detectors import default_factory
+from detectors.robust import seasonal_bin
 from tokenradar.evaluation.benchmark import build_config, run_scenario
 from tokenradar.evaluation.windows import aggregate_windows
 from tokenradar.simulator import Simulation, generate
@@ -58,12 +59,11 @@ STATISTICS: dict[str, tuple[str, int, bool]] = {
 }
 
 
-def _local_key(start: float, width: int, offset: float) -> tuple[int, int]:
-    """(local hour of day or 0 for days, 1 for weekend days) of the bin starting at ``start``."""
-    local = start + offset
-    weekend = int((local // DAY + 3) % 7) >= 5
-    hour = 0 if width >= DAY else int(local % DAY // HOUR)
-    return hour, int(weekend)
+def _local_key(start: float, width: int, offset: float) -> int:
+    """The seasonal bin (hour of day, weekend hours apart) of the bin starting at ``start``, or
+    for days only whether it is a weekend day, in the team's local days."""
+    bin_ = seasonal_bin(start, offset)
+    return int(bin_ >= 24) if width >= DAY else bin_
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +144,8 @@ def measure(
                 return cell[1]
             return cell[2] / cell[1] if cell[1] > 0 else math.nan
 
-        clean_max: dict[tuple[int, int], float] = defaultdict(lambda: -math.inf)
-        inside: list[tuple[tuple[int, int], float]] = []
+        clean_max: dict[int, float] = defaultdict(lambda: -math.inf)
+        inside: list[tuple[int, float]] = []
         for start, cell in series.items():
             end = start + width
             if start < simulation.start_epoch or end > simulation.end_epoch:

@@ -157,6 +157,17 @@ class Service:
         except (OSError, ValueError):
             return None
 
+    def wait_for_checkpointed(self, events: int, timeout: float) -> None:
+        """Wait until the worker has applied ``events`` events and checkpointed team states (a
+        worker killed then has a state for its successor to restore)."""
+        self.wait_for_health(
+            lambda h: (
+                sum(p["events"] for p in h["partitions"].values()) >= events
+                and any(p["checkpoints"] and p["teams"] for p in h["partitions"].values())
+            ),
+            timeout=timeout,
+        )
+
     def wait_for_health(self, until: Callable[[dict[str, Any]], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -180,15 +180,8 @@ def test_thresholds_fire_once_per_period_through_a_sigkill(
         timeout=120,
         worker_log=log,
     )
-    service.wait_for_health(
-        # ... once a third of the events are in and team states are checkpointed, which the
-        # restarted worker must restore.
-        lambda h: (
-            sum(p["events"] for p in h["partitions"].values()) >= len(messages) // 3
-            and any(p["checkpoints"] and p["teams"] for p in h["partitions"].values())
-        ),
-        timeout=90,
-    )
+    # ... once a third of the events are in and team states are checkpointed.
+    service.wait_for_checkpointed(len(messages) // 3, timeout=90)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     service.start_worker(log)
