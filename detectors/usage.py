@@ -404,7 +404,7 @@ class UsageDetector:
         pricier_users = 0
         peer_ratios: list[float] = []
         self.day_volume.count(window.start, float(window.totals.requests), self.day_shift)
-        scored: list[tuple[str, UserModel, Usage, UserStep, float, bool, float, bool]] = []
+        scored: list[tuple[str, UserModel, Usage, UserStep, float, bool, float]] = []
         for name, usage in window.by_user.items():
             user = self.users.get(name)
             if user is None:
@@ -418,7 +418,7 @@ class UsageDetector:
                 fresh_cost += usage.cost_usd
                 fresh_requests += usage.requests
             step = user.observe(end, tokens, usage.requests, width, horizons)
-            hour_closed = user.day_volume.count(end - width, usage.requests, self.day_shift)
+            user.day_volume.count(end - width, usage.requests, self.day_shift)
             user_target = min(0.01, base_user_target / user.active_fraction(end, width))
             alarm = user_warm and step.tail_probability < _bar(
                 user_target, name in self.user_alarms
@@ -437,12 +437,12 @@ class UsageDetector:
                 tested_users += 1
                 elevated_users += step.requests_probability < TAIL_EXCEEDANCE
                 peer_ratios.append(user.requests.ratios()[0])
-            scored.append((name, user, usage, step, user_target, alarm, day_excess, hour_closed))
+            scored.append((name, user, usage, step, user_target, alarm, day_excess))
         # Peers: when much of the team is up at once (a busy day after a holiday, a team-wide
         # surge) a user's excess over their own history says little about them; they alarm only
         # if they also stand out from the median active colleague.
         peer_median = statistics.median(peer_ratios) if len(peer_ratios) >= 3 else 0.0
-        for name, user, usage, step, user_target, alarm, day_excess, hour_closed in scored:
+        for name, user, usage, step, user_target, alarm, day_excess in scored:
             tokens = _tokens(usage)
             day_verdict: tuple[float, float] | None = None
             if day_excess == day_excess and not alarm:
@@ -452,8 +452,11 @@ class UsageDetector:
                 if day_p < _bar(day_target, name in self.user_alarms):
                     alarm = True
                     day_verdict = (day_p, day_target)
-                elif hour_closed:
-                    self._learn_day_tail(day_excess)
+                elif user.day_volume.closing == user.day_volume.closing:
+                    # One sample per user and local day, as the day closes: samples an hour
+                    # apart share 23 of their 24 hours, so a loop learned hourly would teach
+                    # the tail it is judged against two dozen times a day.
+                    self._learn_day_tail(user.day_volume.closing)
             if alarm and peer_median > 1.0:
                 alarm = user.requests.ratios()[0] >= PEER_FACTOR * peer_median
             kind = ""

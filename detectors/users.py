@@ -85,22 +85,25 @@ class DayVolume:
     counts, and the completed local days as a ring of totals. The statistic is
     ``log((last 24 h + 1) / (busiest earlier day + 1))``; its tail is learned across the team's
     users (see ``UsageDetector``), so it is calibrated by peers, not by the user's own history,
-    which a loop would teach within a day.
+    which a loop would teach within a day. It learns each user's value once a day, as the day
+    closes (:attr:`closing`), not every hour: hourly values share most of their 24 hours.
 
     Examples
     --------
     >>> volume = DayVolume()
     >>> for hour in range(24 * 3):  # three days of 10 requests an hour
-    ...     _ = volume.count(3600.0 * hour, 10.0, 0.0)
+    ...     volume.count(3600.0 * hour, 10.0, 0.0)
     >>> round(volume.excess(), 2)  # the last 24 hours are exactly the busiest day
     0.0
     >>> for hour in range(72, 78):  # six hours of a loop at 100 requests an hour
-    ...     _ = volume.count(3600.0 * hour, 100.0, 0.0)
+    ...     volume.count(3600.0 * hour, 100.0, 0.0)
     >>> round(volume.excess(), 2)  # log(780 / 240), with one added to each
     1.18
     """
 
-    __slots__ = ("day", "day_total", "days_done", "hour", "hours", "totals", "trailing")
+    __slots__ = (
+        "closing", "day", "day_total", "days_done", "hour", "hours", "totals", "trailing",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.hours = array("d", bytes(8 * 24))
@@ -110,15 +113,16 @@ class DayVolume:
         self.day = -1
         self.day_total = 0.0
         self.days_done = 0
+        # The excess just before the last call closed a day (NaN when it closed none).
+        self.closing = math.nan
 
-    def count(self, ts: float, requests: float, day_shift: float) -> bool:
-        """Add ``requests`` sent at ``ts``; returns whether an hour (or more) was closed."""
+    def count(self, ts: float, requests: float, day_shift: float) -> None:
+        """Add ``requests`` sent at ``ts``. When this closes a local day, :attr:`closing` holds
+        the excess just before it (the day's last value of the statistic), else NaN."""
         hour = int(ts // 3600.0)
-        rolled = False
         if self.hour < 0:
             self.hour = hour
         elif hour > self.hour:
-            rolled = True
             hours = self.hours
             if hour - self.hour >= 24:
                 for i in range(24):
@@ -129,9 +133,11 @@ class DayVolume:
             self.trailing = sum(hours)
             self.hour = hour
         day = int((ts + day_shift) // SECONDS_PER_DAY)
+        self.closing = math.nan
         if self.day < 0:
             self.day = day
         elif day > self.day:
+            self.closing = self.excess()
             totals = self.totals
             for d in range(self.day, min(day, self.day + DAYS_OF_TOTALS)):
                 totals[d % DAYS_OF_TOTALS] = self.day_total if d == self.day else 0.0
@@ -142,7 +148,6 @@ class DayVolume:
             self.hours[hour % 24] += requests
             self.trailing += requests
             self.day_total += requests
-        return rolled
 
     def excess(self) -> float:
         """``log`` of the last 24 hours' requests over the busiest earlier day's (both + 1);
