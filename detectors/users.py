@@ -118,7 +118,8 @@ class DayVolume:
 
     def count(self, ts: float, requests: float, day_shift: float) -> None:
         """Add ``requests`` sent at ``ts``. When this closes a local day, :attr:`closing` holds
-        the excess just before it (the day's last value of the statistic), else NaN."""
+        the excess just before it (the last 24 hours up to this call's hour, against the earlier
+        days), else NaN. A user's day closes at their first window of the next local day."""
         hour = int(ts // 3600.0)
         if self.hour < 0:
             self.hour = hour
