@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -432,6 +433,14 @@ class UsageDetector:
                 alarm = young_p < _bar(user_target, in_alarm) and (
                     in_alarm or self._young_user_may_start(user, end - width, usage)
                 )
+            elif not user_warm and team_old:
+                # A user still in warm-up has no range of their own yet; a runaway agent of
+                # theirs is judged against their established colleagues instead.
+                in_alarm = name in self.user_alarms
+                peer_p = self._fresh_user_peer_probability(user, end - width, usage, in_alarm)
+                if peer_p < 1.0:
+                    step = dataclasses.replace(step, tail_probability=peer_p)
+                    alarm = peer_p < _bar(user_target, in_alarm)
             day_excess = user.day_volume.excess() if user_warm else math.nan
             if user_warm:
                 tested_users += 1
@@ -817,6 +826,38 @@ class UsageDetector:
             user=name,
             top_contributors=(Contributor("user", name, 1.0),),
         )
+
+    def _fresh_user_peer_probability(
+        self, user: UserModel, ts: float, usage: Usage, in_alarm: bool
+    ) -> float:
+        """Tail probability of a user in warm-up's five-minute request rate, read as if it were
+        their most active established colleague's in that colleague's busiest hour (the largest
+        of those colleagues' tail probabilities). To start an alarm the window must have a
+        runaway agent's signature: tokens per request at least ``runaway_context_ratio`` times
+        the user's usual. 1 without it, or without established colleagues.
+
+        A new person's first busy hours are those of a colleague; an agent loop is beyond what
+        any colleague does at any hour.
+        """
+        if (
+            not in_alarm
+            and user.context_ratio(_tokens(usage), usage.requests)
+            < self.settings.runaway_context_ratio
+        ):
+            return 1.0
+        rate = user.requests.short_rate
+        warmup = self.settings.warmup_seconds
+        largest = 0.0
+        for peer in self.users.values():
+            tracker = peer.requests
+            if peer is user or ts - peer.first_seen < warmup or not peer.knows_its_tail():
+                continue
+            # Their typical peak in their busiest hour: the new user's hours need not be theirs.
+            usual = max(tracker.mean_rate, max(tracker.profile), 1e-9)
+            p = exponential_tail_probability(rate / usual, tracker.short_q, tracker.short_excess)
+            if p > largest:
+                largest = p
+        return largest if largest > 0.0 else 1.0
 
     def _young_user_may_start(self, user: UserModel, ts: float, usage: Usage) -> bool:
         """Whether a user whose tail is still young may start an alarm in this window.

@@ -206,3 +206,43 @@ def test_a_nightly_jobs_first_weekend_runs_are_not_news() -> None:
     findings = run(detector, team_windows(days=7, seed=7, boost=boost))
     assert not detector.users["user0"].knows_its_tail()
     assert [f for _, f in findings if f.user == "user0"] == []
+
+
+def test_a_new_users_runaway_agent_is_judged_against_their_colleagues() -> None:
+    """Two people join on Thursday morning and have no range of their own yet. A runaway agent
+    of one of them three hours later (dozens of requests a minute with ten times their usual
+    context) is beyond what any established colleague does at any hour, and is caught; the
+    other's busy first day (three times their rate, at ordinary contexts) is not news, nor is
+    the same burst at ordinary contexts."""
+    joined = MONDAY + 3 * DAY + 8 * 3600
+    burst_start = joined + 3 * 3600
+    newcomers = ("user6", "user7")
+
+    def in_burst(user: str, ts: float) -> bool:
+        return user == "user6" and burst_start <= ts < burst_start + 15 * 60
+
+    def boost(user: str, ts: float) -> float:
+        if user not in newcomers:
+            return 1.0
+        if ts < joined:
+            return 0.0
+        if in_burst(user, ts):
+            return 40.0 / 0.2
+        return 3.0 if user == "user7" else 1.0
+
+    def huge_contexts(user: str, ts: float) -> float:
+        return 10.0 if in_burst(user, ts) else 1.0
+
+    detector = UsageDetector("search", SETTINGS)
+    windows = team_windows(users=8, days=4, seed=9, boost=boost, context_boost=huge_contexts)
+    findings = run(detector, windows)
+    assert detector.users["user6"].first_seen >= joined
+    assert not detector.users["user6"].knows_its_tail()
+    mine = [(at, f) for at, f in findings if f.user == "user6"]
+    assert mine, "the new user's runaway agent was not detected"
+    assert burst_start <= mine[0][0] <= burst_start + 5 * 60
+    assert mine[0][1].kind == "runaway_agent"
+    assert [f for _, f in findings if f.user not in (None, "user6")] == []
+    plain = UsageDetector("search", SETTINGS)
+    plain_findings = run(plain, team_windows(users=8, days=4, seed=9, boost=boost))
+    assert [f for _, f in plain_findings if f.user is not None] == []
