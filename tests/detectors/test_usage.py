@@ -12,6 +12,18 @@ def run(detector: UsageDetector, windows) -> list[tuple[float, Finding]]:  # typ
     return [(w.end, f) for w in windows for f in detector.update(w)]
 
 
+def assert_caught_as_runaway_agent(
+    findings: list[tuple[float, Finding]], user: str, start: float
+) -> None:
+    """``user``'s first finding is a runaway agent within five minutes of ``start``, and no other
+    user is flagged."""
+    mine = [(at, f) for at, f in findings if f.user == user]
+    assert mine, f"{user}'s runaway agent was not detected"
+    assert start <= mine[0][0] <= start + 5 * 60
+    assert mine[0][1].kind == "runaway_agent"
+    assert [f for _, f in findings if f.user not in (None, user)] == []
+
+
 def test_quiet_team_raises_nothing_after_warmup() -> None:
     findings = run(UsageDetector("search", SETTINGS), team_windows(days=6, seed=3))
     assert [f for _, f in findings] == []
@@ -180,11 +192,7 @@ def test_a_sparse_users_runaway_agent_is_caught_before_their_tail_is_known() -> 
     windows = team_windows(days=3, seed=5, boost=boost, context_boost=huge_contexts)
     findings = run(detector, windows)
     assert not detector.users["user0"].knows_its_tail()
-    mine = [(at, f) for at, f in findings if f.user == "user0"]
-    assert mine, "the runaway agent was not detected"
-    assert burst_start <= mine[0][0] <= burst_start + 5 * 60
-    assert mine[0][1].kind == "runaway_agent"
-    assert [f for _, f in findings if f.user not in (None, "user0")] == []
+    assert_caught_as_runaway_agent(findings, "user0", burst_start)
     plain = UsageDetector("search", SETTINGS)
     plain_findings = run(plain, team_windows(days=3, seed=5, boost=boost))
     assert [f for _, f in plain_findings if f.user == "user0"] == []
@@ -238,11 +246,7 @@ def test_a_new_users_runaway_agent_is_judged_against_their_colleagues() -> None:
     findings = run(detector, windows)
     assert detector.users["user6"].first_seen >= joined
     assert not detector.users["user6"].knows_its_tail()
-    mine = [(at, f) for at, f in findings if f.user == "user6"]
-    assert mine, "the new user's runaway agent was not detected"
-    assert burst_start <= mine[0][0] <= burst_start + 5 * 60
-    assert mine[0][1].kind == "runaway_agent"
-    assert [f for _, f in findings if f.user not in (None, "user6")] == []
+    assert_caught_as_runaway_agent(findings, "user6", burst_start)
     plain = UsageDetector("search", SETTINGS)
     plain_findings = run(plain, team_windows(users=8, days=4, seed=9, boost=boost))
     assert [f for _, f in plain_findings if f.user is not None] == []
