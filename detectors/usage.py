@@ -780,14 +780,13 @@ class UsageDetector:
         """A user's finding. ``day`` is the day volume's tail probability and target when the
         alarm is the day volume's: it is then explained in requests over the last 24 hours
         against the busiest earlier day (as per-window averages, like the other rates)."""
-        tokens = _tokens(usage)
         ratio = step.short_ratio
         observed = user.tokens.short_rate
         expected = user.tokens.mean_rate
         alarm = self.user_alarms.get(name, _Alarm())
         kind = alarm.kind
         if not kind:
-            if user.context_ratio(tokens, usage.requests) >= self.settings.runaway_context_ratio:
+            if self._runaway_signature(user, usage):
                 kind = "runaway_agent"
             elif not user.works_at(end - 1.0, self.day_shift):
                 kind = "off_hours"
@@ -827,6 +826,12 @@ class UsageDetector:
             top_contributors=(Contributor("user", name, 1.0),),
         )
 
+    def _runaway_signature(self, user: UserModel, usage: Usage) -> bool:
+        """Whether the window's tokens per request are at least ``runaway_context_ratio`` times
+        the user's usual: the huge contexts of a runaway agent."""
+        ratio = user.context_ratio(_tokens(usage), usage.requests)
+        return ratio >= self.settings.runaway_context_ratio
+
     def _fresh_user_peer_probability(
         self, user: UserModel, ts: float, usage: Usage, in_alarm: bool
     ) -> float:
@@ -839,11 +844,7 @@ class UsageDetector:
         A new person's first busy hours are those of a colleague; an agent loop is beyond what
         any colleague does at any hour.
         """
-        if (
-            not in_alarm
-            and user.context_ratio(_tokens(usage), usage.requests)
-            < self.settings.runaway_context_ratio
-        ):
+        if not in_alarm and not self._runaway_signature(user, usage):
             return 1.0
         rate = user.requests.short_rate
         warmup = self.settings.warmup_seconds
@@ -869,7 +870,7 @@ class UsageDetector:
         the rate must also be beyond their range for the same hour on the other day type (a
         nightly job's first weekend run is its usual run).
         """
-        if user.context_ratio(_tokens(usage), usage.requests) < self.settings.runaway_context_ratio:
+        if not self._runaway_signature(user, usage):
             return False
         requests = user.requests
         if requests.hour_known(ts, self.day_shift):
