@@ -69,11 +69,17 @@ from detectors.robust import (
     learn_tail_step,
     seasonal_bin,
 )
-from detectors.users import DayVolume, UserHorizons, UserModel, UserStep
+from detectors.users import (
+    TAIL_LEARNING_AGE,
+    DayVolume,
+    UserHorizons,
+    UserModel,
+    UserStep,
+)
 
 log = logging.getLogger(__name__)
 
-USAGE_STATE_VERSION = 4
+USAGE_STATE_VERSION = 5
 # Events carry no time zone, so a team's local day is read from its activity: a working day is
 # centred on about 13:00 (9 to 17), and the offset from UTC is the whole number of hours that
 # puts the centre of the team's active users' hours there. Being an hour or two off moves the
@@ -120,6 +126,10 @@ MIN_PROBABILITY = 1e-300
 # earlier day, with excesses of about a quarter in log units; learned across the team's users.
 DAY_TAIL_PRIOR = (0.0, 0.25)
 DAY_TAIL_RATE = 0.02
+# Learning rate of the team's pooled tail of context sizes. It learns at most one sample per
+# user and short time constant, and only where the statistic is defined (two windows in a row
+# of a runaway agent's contexts): few, so it stays near its normal prior for long.
+CONTEXT_TAIL_RATE = 0.01
 # Breakdown trackers kept per team (models, tools); the least used are dropped beyond this.
 MAX_TRACKED_NAMES = 48
 
@@ -197,7 +207,10 @@ def _families(settings: UsageDetectorSettings, day_shift: float = 0.0) -> _Famil
         team_long=RateParams(settings.team_long_tau, slow, settings.team_floor_fraction),
         cost=RateParams(settings.cost_tau, fast, settings.team_floor_fraction),
         users=UserHorizons(
-            short_tau=settings.user_short_tau, long_tau=settings.user_long_tau, day_shift=day_shift
+            short_tau=settings.user_short_tau,
+            long_tau=settings.user_long_tau,
+            day_shift=day_shift,
+            log_context_ratio=math.log(settings.runaway_context_ratio),
         ),
     )
 
@@ -322,6 +335,8 @@ class UsageDetector:
         # Tail of the standardised count of users above their own range (see ``update``).
         self.breadth_tail = TailTracker(rate=0.03)
         self.breadth_last_tail = -math.inf
+        # Tail of the users' context sizes (``UserModel.context_statistic``), pooled over the team.
+        self.context_tail = TailTracker(rate=CONTEXT_TAIL_RATE)
         # Tail of the users' day volumes against their busiest earlier day, pooled over the team.
         self.day_tail_q, self.day_tail_excess = DAY_TAIL_PRIOR
         # The team's own day volume: a user's is news only beyond the rest of the team's.
@@ -420,6 +435,15 @@ class UsageDetector:
                 fresh_requests += usage.requests
             step = user.observe(end, tokens, usage.requests, width, horizons)
             user.day_volume.count(end - width, usage.requests, self.day_shift)
+            if step.context == step.context and end - user.first_seen >= s.warmup_seconds:
+                # A third family beside requests and tokens: the size of the average request,
+                # judged against the team's tail of it (Bonferroni over the three).
+                context_p = self.context_tail.probability(step.context)
+                if context_p < TAIL_EXCEEDANCE:
+                    step = dataclasses.replace(
+                        step,
+                        tail_probability=min(1.0, 1.5 * step.tail_probability, 3.0 * context_p),
+                    )
             user_target = min(0.01, base_user_target / user.active_fraction(end, width))
             alarm = user_warm and step.tail_probability < _bar(
                 user_target, name in self.user_alarms
@@ -474,6 +498,14 @@ class UsageDetector:
                 findings.append(finding)
                 kind = finding.kind
             self._track_user_alarm(name, alarm, end, kind)
+            if (
+                not alarm
+                and step.context == step.context
+                and end - user.first_seen >= TAIL_LEARNING_AGE
+                and end - user.context_tail_at >= s.user_short_tau
+            ):
+                user.context_tail_at = end
+                self.context_tail.learn(step.context)
             user.learn(end, tokens, usage.requests, width, step, horizons, alarm)
             if user.price_ratio(tokens, usage.cost_usd) >= PRICIER_USER_RATIO:
                 pricier_users += 1
@@ -1156,6 +1188,7 @@ class UsageDetector:
                 self.breadth_last_tail,
             ],
             "day_tail": [self.day_tail_q, self.day_tail_excess, self.day_volume.to_plain()],
+            "context_tail": [self.context_tail.quantile, self.context_tail.excess],
             "alarms": [self.team_alarm.to_plain(), self.cost_alarm.to_plain()],
             "users": {name: u.to_plain() for name, u in self.users.items()},
             "user_alarms": {name: a.to_plain() for name, a in self.user_alarms.items()},
@@ -1170,7 +1203,7 @@ class UsageDetector:
         """Inverse of :meth:`to_state`."""
         plain = msgpack.unpackb(data, raw=False)
         version = plain.get("v")
-        if version not in (1, 2, 3, USAGE_STATE_VERSION):
+        if version not in (1, 2, 3, 4, USAGE_STATE_VERSION):
             raise ValueError(f"unknown usage detector state version {version!r}")
         detector = cls(team, UsageDetectorSettings(**plain["settings"]))
         if "local_day" in plain:
@@ -1229,6 +1262,8 @@ class UsageDetector:
         if "day_tail" in plain:
             detector.day_tail_q, detector.day_tail_excess, volume = plain["day_tail"]
             detector.day_volume = DayVolume.from_plain(volume)
+        if "context_tail" in plain:
+            detector.context_tail.quantile, detector.context_tail.excess = plain["context_tail"]
         detector.users = {name: UserModel.from_plain(u) for name, u in plain["users"].items()}
         detector.user_alarms = {name: _Alarm(*a) for name, a in plain["user_alarms"].items()}
         detector.model_rates = {k: list(v) for k, v in plain["models"].items()}

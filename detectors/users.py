@@ -20,6 +20,11 @@ here: working-hour peaks are part of the distribution the tails learn. A long-ho
 only counts while its short-horizon twin is above its own 95 % quantile: the smoothed rate of an
 incident that has just ended stays high for an hour, and that is not a reason to keep alarming.
 
+A third, the **size of the user's requests**, is followed for runaway agents at a busy user's
+usual pace: the log tokens per request of their recent active windows over their usual, judged
+once two windows in a row had a runaway agent's contexts, against a tail pooled over the team
+(:meth:`UserModel.context_statistic`).
+
 What *is* kept per hour is when the user works: the number of distinct days they were active in
 each weekday/weekend hour. That turns a finding into ``off_hours`` when it happens in hours the
 user does not work, and costs 48 small counters.
@@ -73,6 +78,11 @@ PROFILE_WEIGHT = 0.2
 TOKENS_PRIOR = (math.log(3.0), NORMAL_MEAN_EXCESS_95)
 # Completed days whose request totals a user's day volume is compared with.
 DAYS_OF_TOTALS = 7
+# The context size (tokens per request) of the short horizon is judged only when that horizon
+# holds at least this many requests: the mean size of a handful of requests says little.
+CONTEXT_MIN_REQUESTS = 5.0
+# Active windows in a row with a runaway agent's contexts before the context size is judged.
+CONTEXT_MIN_STREAK = 2
 
 
 class DayVolume:
@@ -196,6 +206,8 @@ class UserHorizons:
     day_shift
         Offset from UTC (seconds, whole hours) of the days the weekday/weekend hours follow
         (the team's, see ``seasonal_bin``).
+    log_context_ratio
+        Log of the tokens per request, over the user's usual, of a runaway agent's window.
     """
 
     short_tau: float = 300.0
@@ -203,6 +215,7 @@ class UserHorizons:
     mean_half_life: float = 7 * SECONDS_PER_DAY
     tail_rate: float = 0.05
     day_shift: float = 0.0
+    log_context_ratio: float = math.log(4.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +228,8 @@ class UserStep:
     requests_probability: float
     tokens_probability: float
     idle: float
+    # The short horizon's context size against the user's usual (``context_statistic``).
+    context: float = math.nan
 
 
 class RatioTracker:
@@ -498,6 +513,9 @@ class UserModel:
     __slots__ = (
         "active_days",
         "active_windows",
+        "context_short",
+        "context_streak",
+        "context_tail_at",
         "day_volume",
         "first_seen",
         "last_active_day",
@@ -515,6 +533,13 @@ class UserModel:
         self.requests = RatioTracker(log_scale=False)
         self.tokens = RatioTracker(log_scale=True)
         self.tokens_per_request = math.nan
+        # Log tokens per request of the user's recent active windows over their usual, smoothed
+        # over about the short horizon's number of windows; how many active windows in a row
+        # had a runaway agent's contexts (see ``context_statistic``); and when the team's tail of
+        # the statistic last learned this user's.
+        self.context_short = 0.0
+        self.context_streak = 0
+        self.context_tail_at = -math.inf
         self.log_price = math.nan
         self.active_days = bytearray(SEASONAL_BINS)
         self.last_active_day = array("H", bytes(2 * SEASONAL_BINS))
@@ -535,6 +560,15 @@ class UserModel:
         self.requests.advance(end, float(requests), elapsed, width, horizons)
         self.tokens.advance(end, tokens, elapsed, width, horizons)
         self.last_end = end
+        if requests > 0 and tokens > 0 and self.tokens_per_request == self.tokens_per_request:
+            excess = math.log(tokens / requests) - self.tokens_per_request
+            self.context_short += (1.0 - math.exp(-width / horizons.short_tau)) * (
+                excess - self.context_short
+            )
+            if excess >= horizons.log_context_ratio:
+                self.context_streak = min(self.context_streak + 1, 255)
+            else:
+                self.context_streak = 0
         requests_p = self.requests.probability()
         tokens_p = self.tokens.probability()
         short_ratio, long_ratio = self.tokens.ratios()
@@ -543,7 +577,32 @@ class UserModel:
         if requests_p >= TAIL_EXCEEDANCE:
             tokens_p = 1.0
         p = min(1.0, 2.0 * min(requests_p, tokens_p))
-        return UserStep(short_ratio, long_ratio, p, requests_p, tokens_p, idle)
+        context = self.context_statistic(horizons, width)
+        return UserStep(short_ratio, long_ratio, p, requests_p, tokens_p, idle, context)
+
+    def context_statistic(self, horizons: UserHorizons, width: float) -> float:
+        """The recent size of the user's requests against their usual, as a z-like score:
+        ``sqrt(n) * c``, with ``c`` the log tokens per request of their active windows over the
+        usual, smoothed over about as many active windows as the short horizon spans, and ``n``
+        the requests the short horizon holds. NaN while the horizon holds fewer than
+        ``CONTEXT_MIN_REQUESTS`` requests, and unless the last two active windows or more each
+        had tokens per request of a runaway agent (``UserHorizons.log_context_ratio``).
+
+        A runaway agent sends huge contexts, often at a pace a busy user reaches on their own:
+        its requests are within the user's range, and its tokens within the heavy tail that one
+        large document gives a token rate, but every one of its requests is large. Averaging
+        each window's log size (rather than dividing the horizon's tokens by its requests) keeps
+        one huge document to the one window it is in, and so does asking for huge contexts in
+        consecutive windows. The log of a mean of ``n`` sizes spreads as one over the square
+        root of ``n``; scaled back by it, users of any pace share one scale, so the tail can be
+        learned across a team (see ``UsageDetector``).
+        """
+        count = self.requests.short_rate * horizons.short_tau / width
+        if count < CONTEXT_MIN_REQUESTS or self.tokens_per_request != self.tokens_per_request:
+            return math.nan
+        if self.context_streak < CONTEXT_MIN_STREAK:
+            return math.nan
+        return math.sqrt(count) * self.context_short
 
     def learn(
         self,
@@ -625,6 +684,7 @@ class UserModel:
             bytes(self.active_days),
             self.last_active_day.tobytes(),
             self.day_volume.to_plain(),
+            [self.context_short, self.context_streak, self.context_tail_at],
         ]
 
     @classmethod
@@ -643,4 +703,6 @@ class UserModel:
         user.last_active_day = days
         if len(plain) > 9:
             user.day_volume = DayVolume.from_plain(plain[9])
+        if len(plain) > 10:
+            user.context_short, user.context_streak, user.context_tail_at = plain[10]
         return user

@@ -171,6 +171,34 @@ def test_version_3_state_restores_with_empty_day_volumes() -> None:
     assert restored.day_volume.days_done >= 1
 
 
+def test_version_4_state_restores_with_an_empty_context_tail() -> None:
+    """State written before the context-size statistic (version 4) restores: the team's tail of
+    it starts from its prior and users start smoothing their context sizes from the restore."""
+    import msgpack
+
+    factory = UsageDetectorFactory(warmup_seconds=DAY)
+    detector = factory.create("search")
+    windows = list(team_windows(days=3))
+    for window in windows[: len(windows) // 2]:
+        detector.update(window)
+    detector.context_tail.learn(5.0)
+    plain = msgpack.unpackb(detector.to_state())
+    assert any(u[10][0] != 0.0 for u in plain["users"].values())  # sizes were smoothed
+    plain["v"] = 4
+    del plain["context_tail"]
+    plain["users"] = {name: u[:10] for name, u in plain["users"].items()}
+    restored = factory.restore("search", msgpack.packb(plain))
+    fresh = factory.create("search").context_tail
+    assert (restored.context_tail.quantile, restored.context_tail.excess) == (
+        fresh.quantile,
+        fresh.excess,
+    )
+    assert all(u.context_short == 0.0 for u in restored.users.values())
+    for window in windows[len(windows) // 2 :]:
+        restored.update(window)
+    assert any(u.context_short != 0.0 for u in restored.users.values())
+
+
 def test_a_sparse_users_runaway_agent_is_caught_before_their_tail_is_known() -> None:
     """A user active in about one minute in a hundred has a young tail for weeks; a runaway
     agent of theirs (dozens of requests a minute with ten times their usual context) is still
@@ -250,3 +278,30 @@ def test_a_new_users_runaway_agent_is_judged_against_their_colleagues() -> None:
     plain = UsageDetector("search", SETTINGS)
     plain_findings = run(plain, team_windows(users=8, days=4, seed=9, boost=boost))
     assert [f for _, f in plain_findings if f.user is not None] == []
+
+
+def test_a_busy_users_agent_with_huge_contexts_at_their_usual_pace_is_caught() -> None:
+    """A busy user (several requests a minute in the afternoon) whose agent keeps their usual
+    pace but sends twelve times their usual context: requests are within their range and the
+    token rate alone is a busy hour's, but the average request of the last minutes is far beyond
+    anything the team's users send. The same pace at ordinary contexts is not news, nor are
+    three minutes of large documents in an otherwise ordinary afternoon."""
+    burst_start = MONDAY + 3 * DAY + 14 * 3600
+
+    def boost(user: str, ts: float) -> float:
+        return 8.0 if user == "user0" else 1.0
+
+    def huge_contexts(user: str, ts: float) -> float:
+        return 12.0 if user == "user0" and burst_start <= ts < burst_start + 15 * 60 else 1.0
+
+    def a_few_documents(user: str, ts: float) -> float:
+        return 3.0 if user == "user0" and burst_start <= ts < burst_start + 3 * 60 else 1.0
+
+    detector = UsageDetector("search", SETTINGS)
+    windows = team_windows(days=4, seed=13, boost=boost, context_boost=huge_contexts)
+    findings = run(detector, windows)
+    assert_caught_as_runaway_agent(findings, "user0", burst_start)
+    for contexts in (lambda user, ts: 1.0, a_few_documents):
+        plain = UsageDetector("search", SETTINGS)
+        windows = team_windows(days=4, seed=13, boost=boost, context_boost=contexts)
+        assert [f for _, f in run(plain, windows) if f.user is not None] == []
