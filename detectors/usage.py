@@ -852,11 +852,20 @@ class UsageDetector:
             score=calibrated_score(step.tail_probability, target),
             summary=(
                 f"{name} in {self.team}: {observed:,.0f} tokens/window vs {expected:,.0f} usual"
-                f" ({ratio:.1f}x)"
+                f" ({ratio:.1f}x){self._context_note(user, usage, kind)}"
             ),
             user=name,
             top_contributors=(Contributor("user", name, 1.0),),
         )
+
+    @staticmethod
+    def _context_note(user: UserModel, usage: Usage, kind: str) -> str:
+        """For a runaway agent's finding, how large its requests are: on call, "every request is
+        fifteen times the usual" tells an agent stuck in a loop from a busy afternoon."""
+        if kind != "runaway_agent" or usage.requests <= 0:
+            return ""
+        size = user.context_ratio(_tokens(usage), usage.requests)
+        return f", {size:.0f}x their usual tokens per request"
 
     def _runaway_signature(self, user: UserModel, usage: Usage) -> bool:
         """Whether the window's tokens per request are at least ``runaway_context_ratio`` times

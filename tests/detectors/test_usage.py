@@ -301,6 +301,8 @@ def test_a_busy_users_agent_with_huge_contexts_at_their_usual_pace_is_caught() -
     windows = team_windows(days=4, seed=13, boost=boost, context_boost=huge_contexts)
     findings = run(detector, windows)
     assert_caught_as_runaway_agent(findings, "user0", burst_start)
+    first = next(f for _, f in findings if f.user == "user0")
+    assert "their usual tokens per request" in first.summary
     for contexts in (lambda user, ts: 1.0, a_few_documents):
         plain = UsageDetector("search", SETTINGS)
         windows = team_windows(days=4, seed=13, boost=boost, context_boost=contexts)
