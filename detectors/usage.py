@@ -867,11 +867,12 @@ class UsageDetector:
         size = user.context_ratio(_tokens(usage), usage.requests)
         return f", {size:.0f}x their usual tokens per request"
 
-    def _runaway_signature(self, user: UserModel, usage: Usage) -> bool:
+    @staticmethod
+    def _runaway_signature(user: UserModel, usage: Usage) -> bool:
         """Whether the window's tokens per request are at least ``runaway_context_ratio`` times
-        the user's usual: the huge contexts of a runaway agent."""
-        ratio = user.context_ratio(_tokens(usage), usage.requests)
-        return ratio >= self.settings.runaway_context_ratio
+        the user's usual: the huge contexts of a runaway agent (as ``UserModel.observe`` found
+        when it scored the window)."""
+        return user.has_runaway_contexts(usage.requests)
 
     def _fresh_user_peer_probability(
         self, user: UserModel, ts: float, usage: Usage, in_alarm: bool

@@ -560,13 +560,18 @@ class UserModel:
         self.requests.advance(end, float(requests), elapsed, width, horizons)
         self.tokens.advance(end, tokens, elapsed, width, horizons)
         self.last_end = end
-        if requests > 0 and tokens > 0 and self.tokens_per_request == self.tokens_per_request:
-            excess = math.log(tokens / requests) - self.tokens_per_request
-            self.context_short += (1.0 - math.exp(-width / horizons.short_tau)) * (
-                excess - self.context_short
-            )
-            if excess >= horizons.log_context_ratio:
-                self.context_streak = min(self.context_streak + 1, 255)
+        if requests > 0:
+            # The window's tokens per request over the usual, and whether they are a runaway
+            # agent's (the streak of such windows is the signature every path reads).
+            if tokens > 0 and self.tokens_per_request == self.tokens_per_request:
+                excess = math.log(tokens / requests) - self.tokens_per_request
+                self.context_short += (1.0 - math.exp(-width / horizons.short_tau)) * (
+                    excess - self.context_short
+                )
+                if excess >= horizons.log_context_ratio:
+                    self.context_streak = min(self.context_streak + 1, 255)
+                else:
+                    self.context_streak = 0
             else:
                 self.context_streak = 0
         requests_p = self.requests.probability()
@@ -598,11 +603,15 @@ class UserModel:
         learned across a team (see ``UsageDetector``).
         """
         count = self.requests.short_rate * horizons.short_tau / width
-        if count < CONTEXT_MIN_REQUESTS or self.tokens_per_request != self.tokens_per_request:
-            return math.nan
-        if self.context_streak < CONTEXT_MIN_STREAK:
+        if count < CONTEXT_MIN_REQUESTS or self.context_streak < CONTEXT_MIN_STREAK:
             return math.nan
         return math.sqrt(count) * self.context_short
+
+    def has_runaway_contexts(self, requests: int) -> bool:
+        """Whether the window :meth:`observe` just scored (with ``requests`` requests) had a
+        runaway agent's tokens per request (``UserHorizons.log_context_ratio`` over the usual).
+        """
+        return requests > 0 and self.context_streak > 0
 
     def learn(
         self,
