@@ -4,6 +4,7 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -122,3 +123,47 @@ def test_a_tail_too_light_for_the_series_learns_until_alarms_are_rare_again(valu
     assert sum(s > 0.5 for s in late) / len(late) < 0.003
     # A value far beyond anything seen still alarms.
     assert detector.score_one(START + timedelta(minutes=5 * 6000), 40.0) > 0.5
+
+
+def afternoon_counts(i: int) -> float:
+    """Mean requests per five minutes: a fifth of one at night, about four in the afternoon."""
+    hour = (i * 5 / 60) % 24
+    return 0.2 + 4.0 * math.exp(-(((hour - 14.0) / 4.0) ** 2))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_burst_in_sparse_counts_is_caught_on_the_absolute_scale(seed: int) -> None:
+    # 24 requests in five minutes where about four are usual: a log scale compresses it into
+    # the range of an ordinary busy afternoon; the absolute scale does not.
+    two_scales, log_only = UnivariateDetector(), UnivariateDetector(transform="log")
+    rng = random.Random(seed)
+    burst_at = 4032 + 14 * 12  # 14:00 on day 15
+    scores = []
+    for i in range(burst_at):
+        ts, value = START + timedelta(minutes=5 * i), float(poisson(rng, afternoon_counts(i)))
+        scores.append(two_scales.score_one(ts, value))
+        log_only.score_one(ts, value)
+    normal = scores[1000:]
+    assert sum(s > 0.5 for s in normal) / len(normal) < 0.003
+    at = START + timedelta(minutes=5 * burst_at)
+    assert log_only.score_one(at, 24.0) < 0.5
+    assert two_scales.score_one(at, 24.0) > 0.6
+
+
+def test_version_2_state_restores_as_one_scale() -> None:
+    rng = random.Random(8)
+    points = [(START + timedelta(minutes=m), cpu(m, rng)) for m in range(1200)]
+    straight = UnivariateDetector(transform="log")
+    expected = [straight.score_one(t, v) for t, v in points]
+    first = UnivariateDetector(transform="log")
+    got = [first.score_one(t, v) for t, v in points[:600]]
+    # The layout of version 2: one scale, its fields at the top level.
+    plain = msgpack.unpackb(first.to_state(), raw=False)
+    (use_log, reference, run, lower, crossings, params, series) = plain.pop("tracks")[0]
+    plain.update(
+        v=2, log=use_log, ref=reference, run=run, lower=lower, crossings=crossings,
+        series=[params, series],
+    )  # fmt: skip
+    resumed = UnivariateDetector.from_state(msgpack.packb(plain, use_bin_type=True))
+    got += [resumed.score_one(t, v) for t, v in points[600:]]
+    assert got == pytest.approx(expected, abs=1e-12)
