@@ -191,6 +191,40 @@ class DayVolume:
         return volume
 
 
+def poisson_upper_tail(count: float, mean: float) -> float:
+    """``P(N >= count)`` for a Poisson ``N`` of the given ``mean``, with ``count`` continuous:
+    the regularised lower incomplete gamma function ``P(count, mean)``, by its series.
+
+    A user's smoothed request rate over their usual is a ratio, and a ratio of small counts
+    says little: one request where a twentieth of one is usual is twenty times the usual, and
+    as likely as one in twenty. This is how unlikely the count itself is.
+
+    Examples
+    --------
+    >>> round(poisson_upper_tail(1.0, 0.05), 4)  # one request where 0.05 are usual
+    0.0488
+    >>> poisson_upper_tail(5.0, 0.225) < 1e-5  # five where a quarter of one is usual
+    True
+    >>> poisson_upper_tail(0.0, 3.0)
+    1.0
+    """
+    if count <= 0.0:
+        return 1.0
+    if mean <= 0.0:
+        return 0.0
+    if mean >= count + 1.0:
+        return 1.0  # at or below the mean: no evidence, and the series would converge slowly
+    term = 1.0 / count
+    total = term
+    k = 1.0
+    while term > total * 1e-10 and k < 500.0:
+        term *= mean / (count + k)
+        total += term
+        k += 1.0
+    log_p = count * math.log(mean) - mean - math.lgamma(count) + math.log(total)
+    return min(1.0, math.exp(log_p))
+
+
 @dataclass(frozen=True, slots=True)
 class UserHorizons:
     """Time constants and calibration of the user model.
@@ -392,6 +426,16 @@ class RatioTracker:
         )
         return min(short_p, long_p)
 
+    def count_probability(self, width: float, horizons: UserHorizons) -> float:
+        """How unlikely the requests counted by the two horizons are (the smaller of their
+        Poisson tail probabilities), at the usual rates: the count behind :meth:`ratios`."""
+        short_windows = horizons.short_tau / width
+        long_windows = horizons.long_tau / width
+        return min(
+            poisson_upper_tail(self.short_rate * short_windows, self.usual_now * short_windows),
+            poisson_upper_tail(self.long_rate * long_windows, self.usual_long * long_windows),
+        )
+
     def taint_hour(self) -> None:
         """An alarming window: its hour will not enter the profile."""
         self.hour_tainted = True
@@ -575,13 +619,20 @@ class UserModel:
             else:
                 self.context_streak = 0
         requests_p = self.requests.probability()
+        # For the user's own verdict the ratio must be improbable and so must the count behind
+        # it, on either horizon: one request where a twentieth of one is usual is a ratio of
+        # twenty, and happens one time in twenty. (``requests_probability`` stays the ratio's:
+        # the team counts users above their range with it.)
+        evidence_p = requests_p
+        if requests_p < TAIL_EXCEEDANCE:
+            evidence_p = max(requests_p, self.requests.count_probability(width, horizons))
         tokens_p = self.tokens.probability()
         short_ratio, long_ratio = self.tokens.ratios()
         # Requests carry the evidence; tokens alone (a few huge requests) are normal, so they only
         # count when requests are up too. Two families tested: Bonferroni keeps the target.
-        if requests_p >= TAIL_EXCEEDANCE:
+        if evidence_p >= TAIL_EXCEEDANCE:
             tokens_p = 1.0
-        p = min(1.0, 2.0 * min(requests_p, tokens_p))
+        p = min(1.0, 2.0 * min(evidence_p, tokens_p))
         context = self.context_statistic(horizons, width)
         return UserStep(short_ratio, long_ratio, p, requests_p, tokens_p, idle, context)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import random
 from datetime import timedelta
 
 import pytest
 
 from detectors import Finding, UsageDetector
-from detectors.users import DayVolume, RatioTracker
+from detectors.users import DayVolume, RatioTracker, UserHorizons, UserModel
+
+from .streams import DAY, MONDAY, poisson
 
 SEEDS = range(11, 19)
 
@@ -107,3 +110,28 @@ def test_a_day_long_loop_is_caught_by_the_day_volume(
     assert "last 24 h" in finding.summary
     monkeypatch.setattr(DayVolume, "excess", lambda volume: float("nan"))
     assert _first_alarm(seed, team) is None
+
+
+def test_a_sparse_users_odd_request_is_no_alarm_but_their_night_loop_is() -> None:
+    # About ten requests a weekday, all in the morning, for three weeks: by then the user's own
+    # tail is trusted. One request at 20:00 is twenty times their usual rate there, and as
+    # likely as one in twenty; a request every two minutes at night is neither.
+    horizons = UserHorizons()
+    user = UserModel(first_seen=MONDAY)
+    rng = random.Random(3)
+
+    def window(ts: float, requests: int) -> float:
+        step = user.observe(ts + 60.0, 2000.0 * requests, requests, 60.0, horizons)
+        user.learn(ts + 60.0, 2000.0 * requests, requests, 60.0, step, horizons, in_alarm=False)
+        return step.tail_probability
+
+    for minute in range(21 * 1440):
+        ts = MONDAY + 60.0 * minute
+        weekday, hour = int(ts // DAY + 3) % 7, (ts % DAY) / 3600.0
+        requests = poisson(rng, 0.04) if weekday < 5 and 8.0 <= hour < 12.0 else 0
+        if requests:
+            window(ts, requests)
+    assert user.knows_its_tail()
+    assert window(MONDAY + 21 * DAY + 20 * 3600.0, 1) > 1e-3
+    night = MONDAY + 22 * DAY + 2 * 3600.0
+    assert min(window(night + 120.0 * i, 1) for i in range(30)) < 1e-5

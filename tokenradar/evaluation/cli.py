@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -60,8 +61,21 @@ def _run(seed: int, size: ScenarioSize, source: Source) -> ScenarioResult:
 )
 @click.option("--plots", type=int, default=6, show_default=True, help="Incidents to draw.")
 @click.option("--jobs", type=int, default=2, show_default=True, help="Seeds run in parallel.")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=4.0),
+    help=f"Length of each scenario in days (default {DEFAULT_SIZE.days:g}; {QUICK_SIZE.days:g}"
+    " with --quick). Longer runs show what weeks of history do: users who send a few requests"
+    " a day only have tails of their own after about two weeks.",
+)
 def evaluate_command(
-    quick: bool, seeds: str | None, source: str, out_dir: Path, plots: int, jobs: int
+    quick: bool,
+    seeds: str | None,
+    source: str,
+    out_dir: Path,
+    plots: int,
+    jobs: int,
+    days: float | None,
 ) -> None:
     """Run the labelled benchmark: recall per incident kind, detection delay, false alarms per
     team-week and user naming, for the detectors and the EW z-score baseline on the same events.
@@ -75,6 +89,8 @@ def evaluate_command(
         else list(QUICK_SEEDS if quick else HELD_OUT_SEEDS)
     )
     size = QUICK_SIZE if quick else DEFAULT_SIZE
+    if days is not None:
+        size = dataclasses.replace(size, days=days)
     began = time.monotonic()
     typed_source = cast(Source, source)  # one of the choices above
     if jobs > 1 and len(chosen) > 1:
