@@ -193,7 +193,8 @@ class DayVolume:
 
 def poisson_upper_tail(count: float, mean: float) -> float:
     """``P(N >= count)`` for a Poisson ``N`` of the given ``mean``, with ``count`` continuous:
-    the regularised lower incomplete gamma function ``P(count, mean)``, by its series.
+    the regularised lower incomplete gamma function ``P(count, mean)``, by its series (1 when
+    the count is not above its mean by one or more: no evidence either way).
 
     A user's smoothed request rate over their usual is a ratio, and a ratio of small counts
     says little: one request where a twentieth of one is usual is twenty times the usual, and
@@ -217,7 +218,9 @@ def poisson_upper_tail(count: float, mean: float) -> float:
     term = 1.0 / count
     total = term
     k = 1.0
-    while term > total * 1e-10 and k < 500.0:
+    # The terms fall off like exp(-k^2 / 2 count) at worst (a mean just below the count).
+    limit = 50.0 + 10.0 * math.sqrt(count)
+    while term > total * 1e-10 and k < limit:
         term *= mean / (count + k)
         total += term
         k += 1.0

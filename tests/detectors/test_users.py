@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 from datetime import timedelta
 
 import pytest
 
 from detectors import Finding, UsageDetector
-from detectors.users import DayVolume, RatioTracker, UserHorizons, UserModel
+from detectors.users import DayVolume, RatioTracker, UserHorizons, UserModel, poisson_upper_tail
 
 from .streams import DAY, MONDAY, poisson
 
@@ -135,3 +136,13 @@ def test_a_sparse_users_odd_request_is_no_alarm_but_their_night_loop_is() -> Non
     assert window(MONDAY + 21 * DAY + 20 * 3600.0, 1) > 1e-3
     night = MONDAY + 22 * DAY + 2 * 3600.0
     assert min(window(night + 120.0 * i, 1) for i in range(30)) < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("count", "mean"), [(1, 0.05), (3, 0.2), (5, 0.225), (12, 4.0), (40, 30.0), (400, 390.0)]
+)
+def test_poisson_upper_tail_matches_the_sum_of_the_probabilities_below_the_count(
+    count: int, mean: float
+) -> None:
+    below = sum(math.exp(k * math.log(mean) - mean - math.lgamma(k + 1)) for k in range(count))
+    assert poisson_upper_tail(float(count), mean) == pytest.approx(1.0 - below, rel=1e-6)
