@@ -117,9 +117,10 @@ class _Track:
             return math.copysign(math.log1p(abs(scaled)), scaled)
         return scaled
 
-    def tails(self, seconds: float, value: float) -> tuple[float, float, StepResult]:
-        """Upper and lower tail probabilities of ``value`` at ``seconds``, and the step."""
-        result = self.series.score(seconds, self.transform(value))
+    def tails(self, seconds: float, y: float) -> tuple[float, float, StepResult]:
+        """Upper and lower tail probabilities of ``y`` (a transformed value) at ``seconds``, and
+        the step."""
+        result = self.series.score(seconds, y)
         return (
             self.series.tail_probability(result.z),
             self.lower_tail.probability(-result.z),
@@ -140,14 +141,14 @@ class _Track:
     def learn(
         self,
         seconds: float,
-        value: float,
+        y: float,
         elapsed: float,
         result: StepResult,
         alarm: bool,
         shift_confirm_points: int,
     ) -> None:
+        """Learn ``y`` (a transformed value) that :meth:`tails` scored as ``result``."""
         series = self.series
-        y = self.transform(value)
         z = result.z
         side = (1 if z > 0 else -1) if alarm else 0
         if side != 0 and side == self.run_side:
@@ -260,13 +261,14 @@ class UnivariateDetector:
         elapsed = seconds - self._last_ts
         least = 1.0
         for track in self._tracks:
-            upper_p, lower_p, result = track.tails(seconds, value)
+            y = track.transform(value)
+            upper_p, lower_p, result = track.tails(seconds, y)
             probability = self._probability(upper_p, lower_p)
             least = min(least, probability)
             if learn:
                 track.count_crossings(upper_p, lower_p)
                 alarm = probability < self.false_alarm_rate
-                track.learn(seconds, value, elapsed, result, alarm, self.shift_confirm_points)
+                track.learn(seconds, y, elapsed, result, alarm, self.shift_confirm_points)
         if learn:
             self._last_ts = seconds
         # Several scales are several tests of one point: Bonferroni keeps the rate at the target.
@@ -309,8 +311,9 @@ class UnivariateDetector:
             if seconds > self._last_ts:
                 elapsed = seconds - self._last_ts if math.isfinite(self._last_ts) else cadence
                 for track in self._tracks:
-                    result = track.series.score(seconds, track.transform(value))
-                    track.learn(seconds, value, elapsed, result, False, self.shift_confirm_points)
+                    y = track.transform(value)
+                    result = track.series.score(seconds, y)
+                    track.learn(seconds, y, elapsed, result, False, self.shift_confirm_points)
                 self._last_ts = seconds
         log.debug("univariate detector warmed up: cadence %.1fs, log scale %s", cadence, scales)
 
