@@ -56,6 +56,9 @@ BUSY_HOURS_PER_DAY = 10.0
 # Standardised differences enter the CUSUM only up to this size: one extraordinary hour should
 # not make a ramp on its own.
 CUSUM_CLIP = 4.0
+# An hour below a third of the same hour on earlier days is a day off (a public holiday, an
+# outage): it says nothing about a ramp and nothing about the day-to-day noise of working days.
+LOG_OFF_DAY_RATIO = math.log(3.0)
 # Tails learn at least this often, even for slow series: a two-hour time constant would otherwise
 # leave a few dozen samples in the first days, too few to know the tail.
 MAX_TAIL_INTERVAL_SECONDS = 600.0
@@ -206,6 +209,11 @@ class DayOverDay:
     same weekday/weekend hour keeps one holiday or one busy day from moving the reference. The
     difference (on a log scale) gets its own calibrated tail, learned once an hour.
 
+    An hour below a third of its reference is a day off (a public holiday, an outage). A drop is
+    not a spike, and a day off says nothing about working days: it is not remembered, it teaches
+    neither the scale nor the tail, and the CUSUM holds its value through it, so that a ramp on
+    either side of a holiday is judged as if the holiday had not been.
+
     Examples
     --------
     >>> dod = DayOverDay()
@@ -301,7 +309,11 @@ class DayOverDay:
     def observe(self, ts: float, value: float) -> None:
         """Record ``value`` (a log rate) as the latest of its hour; hours close as time moves."""
         hour = math.floor(ts / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
-        if hour != self.current_hour and self.current_hour == self.current_hour:
+        if (
+            hour != self.current_hour
+            and self.current_hour == self.current_hour
+            and not _day_off(self.hour_value, self.reference(self.current_hour))
+        ):
             b = seasonal_bin(self.current_hour, self.day_shift)
             slot = self.slots[b]
             self.history[b * DAYS_REMEMBERED + slot] = self.hour_value
@@ -323,6 +335,8 @@ class DayOverDay:
             return self.cusum
         if reference < busy_level:
             return self.cusum
+        if _day_off(value, reference):
+            return self.cusum
         self.cusum_at = ts
         z = (value - reference) / max(self.scale, 1e-3)
         z = min(CUSUM_CLIP, max(-CUSUM_CLIP, z))
@@ -341,6 +355,8 @@ class DayOverDay:
             return
         difference = self.raw_difference(ts, value)
         if difference != difference or self.reference(ts) < busy_level:
+            return
+        if difference < -LOG_OFF_DAY_RATIO:
             return
         self.last_tail = ts
         size = abs(difference) * MEAN_ABS_TO_SIGMA
@@ -381,6 +397,11 @@ class DayOverDay:
         if len(plain) > 9:
             dod.cusum, dod.cusum_at = plain[9], plain[10]
         return dod
+
+
+def _day_off(value: float, reference: float) -> bool:
+    """Whether a log rate ``value`` is below a third of its ``reference`` (False without one)."""
+    return value < reference - LOG_OFF_DAY_RATIO
 
 
 def cusum_threshold(average_run_length: float, drift: float = CUSUM_DRIFT) -> float:

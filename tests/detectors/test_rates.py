@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from detectors import UsageDetector, UsageDetectorSettings
 from detectors.rates import MIN_DAY_OVER_DAY_SAMPLES, DayOverDay
@@ -78,3 +79,36 @@ def test_the_cusum_counts_from_the_third_day() -> None:
         dod.learn_tail(ts, value, busy_level=-1.0)
     assert dod.samples >= MIN_DAY_OVER_DAY_SAMPLES
     assert dod.cusum > 10.0
+
+
+def test_days_off_are_not_remembered() -> None:
+    """Two public holidays in a row (Thursday and Friday) leave Monday's reference at the
+    working days' level, instead of making them two of the three days it is the median of."""
+    dod = _days_at_ten([1.0, 1.0, 1.1, -1.0, -1.0])
+    next_monday_ten = MONDAY + 7 * DAY + 10.5 * HOUR
+    assert dod.reference(next_monday_ten) == 1.0
+    assert dod.cusum_reference(next_monday_ten) == 1.0
+
+
+def _hours(dod: DayOverDay, day: int, value: Callable[[int], float]) -> None:
+    """Feed ``dod`` one weekday of hourly values, every hour busy."""
+    for hour_of_day in range(24):
+        ts = MONDAY + day * DAY + hour_of_day * HOUR + 1800.0
+        v = value(hour_of_day)
+        dod.cusum_step(ts, v, busy_level=-10.0)
+        dod.observe(ts, v)
+        dod.learn_tail(ts, v, busy_level=-10.0)
+
+
+def test_a_holiday_neither_resets_the_ramp_evidence_nor_widens_the_scale() -> None:
+    """A ramp that starts on a Thursday and a holiday on the Friday: the evidence gathered on
+    Thursday is still there on Monday, judged in the working days' scale."""
+    dod = DayOverDay()
+    for day in range(3):
+        _hours(dod, day, lambda h, day=day: 1.0 + 0.1 * ((h + day) % 3 - 1))
+    _hours(dod, 3, lambda h: 1.0 + 0.1 * ((h + 3) % 3 - 1) + (0.8 if h >= 14 else 0.0))
+    evidence, scale = dod.cusum, dod.scale
+    assert evidence > 10.0
+    _hours(dod, 4, lambda h: -1.5)  # Friday: everyone off
+    assert dod.cusum == evidence
+    assert dod.scale == scale
