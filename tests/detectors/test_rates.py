@@ -102,7 +102,8 @@ def _hours(dod: DayOverDay, day: int, value: Callable[[int], float]) -> None:
 
 def test_a_holiday_neither_resets_the_ramp_evidence_nor_widens_the_scale() -> None:
     """A ramp that starts on a Thursday and a holiday on the Friday: the evidence gathered on
-    Thursday is still there on Monday, judged in the working days' scale."""
+    Thursday is still there after the holiday, and the holiday did not widen the scale the next
+    working day is judged in."""
     dod = DayOverDay()
     for day in range(3):
         _hours(dod, day, lambda h, day=day: 1.0 + 0.1 * ((h + day) % 3 - 1))
