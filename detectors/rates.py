@@ -302,10 +302,6 @@ class DayOverDay:
             return math.nan
         return self.tail.probability((value - reference) / max(self.scale, 1e-3))
 
-    def raw_difference(self, ts: float, value: float) -> float:
-        """``value`` minus the reference at ``ts`` (NaN without a reference)."""
-        return value - self.reference(ts)
-
     def observe(self, ts: float, value: float) -> None:
         """Record ``value`` (a log rate) as the latest of its hour; hours close as time moves."""
         hour = math.floor(ts / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
@@ -353,11 +349,10 @@ class DayOverDay:
         same), from busy hours only (see :meth:`cusum_step`)."""
         if ts - self.last_tail < SECONDS_PER_HOUR:
             return
-        difference = self.raw_difference(ts, value)
-        if difference != difference or self.reference(ts) < busy_level:
+        reference = self.reference(ts)
+        if reference != reference or reference < busy_level or _day_off(value, reference):
             return
-        if difference < -LOG_OFF_DAY_RATIO:
-            return
+        difference = value - reference
         self.last_tail = ts
         size = abs(difference) * MEAN_ABS_TO_SIGMA
         if self.samples == 0:
