@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -431,6 +432,15 @@ class RobustSeries:
             self.tail_q, self.tail_excess = learn_tail_step(
                 self.tail_q, self.tail_excess, residual / scale, params.tail_rate
             )
+
+    def forget_hours(self, hours: Iterable[int]) -> None:
+        """Forget what the bins of these hours of day (weekday and weekend) learned: they
+        relearn from their next value as if never seen."""
+        for hour in hours:
+            for b in (hour, hour + 24):
+                self.profile[b] = 0.0
+                self.bin_scale[b] = self.scale
+                self.profile_count[b] = 0
 
     def shift_level(self, delta: float) -> None:
         """Accept a change point: move the level by ``delta`` (the new regime's mean offset)."""

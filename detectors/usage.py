@@ -730,9 +730,9 @@ class UsageDetector:
         ``MIN_DAY_CONCENTRATION``: around the clock, or almost nothing seen) keeps UTC days.
 
         Until now every series of the team used UTC days; from now on the weekday/weekend split
-        follows the team's days. What was learned stays in its bins: only the hours between
-        midnight UTC and the team's midnight change sides, on the days where a weekend begins or
-        ends.
+        follows the team's days. Only the hours between midnight UTC and the team's midnight
+        change sides, on the days where a weekend begins or ends; where such a day was already
+        learned, those hours are forgotten (:meth:`_forget_misfiled_hours`).
         """
         x = y = total = 0.0
         for hour, weight in enumerate(self.active_hours):
@@ -747,7 +747,42 @@ class UsageDetector:
         centre = (math.atan2(y, x) * 24.0 / (2.0 * math.pi)) % 24.0
         offset = round(WORKDAY_CENTRE_HOUR - centre)
         offset = (offset - LOWEST_OFFSET_HOURS) % 24 + LOWEST_OFFSET_HOURS
+        self._forget_misfiled_hours(offset * 3600.0)
         self._apply_day_shift(offset * 3600.0)
+
+    def _forget_misfiled_hours(self, day_shift: float) -> None:
+        """Forget the hours of day that UTC days filed under the wrong day type.
+
+        Until the team's days are settled, an hour between midnight UTC and the team's midnight
+        was filed by its UTC day: for a team five hours behind UTC, the first Monday's hours
+        before 05:00 UTC are its Sunday evening, learned as a weekday evening. Such an hour is
+        a weekend's level in a weekday bin, and every later weekday evening then looks like an
+        excess beyond the guard, which a bin learns a tenth as fast: it never recovers. Those
+        hours of day are forgotten by every team series, and they wait for new days before they
+        alarm again. The day-over-day references keep them: their median of three days (the
+        larger of two) is not moved by one misfiled day.
+        """
+        if self.first_seen != self.first_seen or self.last_end != self.last_end:
+            return
+        hours = set()
+        hour_start = math.floor(self.first_seen / 3600.0) * 3600.0
+        while hour_start <= self.last_end:
+            middle = hour_start + 1800.0
+            if seasonal_bin(middle) != seasonal_bin(middle, day_shift):
+                hours.add(int(middle % SECONDS_PER_DAY // 3600.0))
+            hour_start += 3600.0
+        if not hours:
+            return
+        for series in (
+            self.team_short, self.team_long, self.requests_short, self.requests_long, self.cost,
+        ):  # fmt: skip
+            if series.baseline is not None:
+                series.baseline.forget_hours(hours)
+        self.price.forget_hours(hours)
+        for hour in hours:
+            for b in (hour, hour + 24):
+                self.calendar[b] = 0
+                self.calendar_day[b] = 0
 
     def _apply_day_shift(self, day_shift: float) -> None:
         """Make every series of the team follow days that start ``day_shift`` after UTC's."""

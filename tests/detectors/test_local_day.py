@@ -57,6 +57,35 @@ def test_the_weekend_of_a_team_ahead_of_utc_starts_at_its_midnight() -> None:
     assert seasonal_bin(sunday_late_utc, 9 * HOUR) == 23
 
 
+def test_hours_filed_under_the_wrong_day_type_are_relearned_once_the_days_are_settled() -> None:
+    """A team eight hours behind UTC, first seen at 00:00 UTC on a Monday: its first hours are
+    its Sunday afternoon, which UTC days file as a Monday's. Every later weekday afternoon is
+    then about four times that bin's expectation, beyond the guard that keeps a bin from
+    learning an excess quickly (before the hours were relearned: 102 findings, slow ramps at
+    16:00-18:00 local on every day from Wednesday). A real surge in those hours on Friday is
+    still found."""
+    start = MONDAY + 4 * DAY + 24 * HOUR  # Friday 16:00 at UTC-8
+
+    def surge(user: str, ts: float) -> float:
+        return 5.0 if start <= ts < start + 2 * HOUR else 1.0
+
+    quiet = UsageDetector("search", SETTINGS)
+    findings = [
+        f for w in team_windows(days=6, seed=3, users=80, utc_offset_hours=-8.0)
+        for f in quiet.update(w)
+    ]  # fmt: skip
+    assert quiet.day_shift == -8 * HOUR
+    assert findings == []
+    detector = UsageDetector("search", SETTINGS)
+    windows = team_windows(days=6, seed=3, users=80, utc_offset_hours=-8.0, boost=surge)
+    caught = [
+        (w.end, f.kind) for w in windows for f in detector.update(w) if f.user is None
+    ]  # fmt: skip
+    assert caught
+    assert start <= caught[0][0] <= start + 15 * 60
+    assert caught[0][1] == "team_surge"
+
+
 def test_the_day_shift_survives_a_restore_and_so_does_the_count_before_it_settles() -> None:
     windows = list(team_windows(days=4, users=8, utc_offset_hours=-8.0, seed=4))
     straight = UsageDetector("search", SETTINGS)
