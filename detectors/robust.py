@@ -38,6 +38,7 @@ SECONDS_PER_DAY = 86_400.0
 # Weekday and weekend profiles of 24 hours each: enough to learn daily and weekly cycles within a
 # few days of history, where 168 hour-of-week bins would need weeks.
 SEASONAL_BINS = 48
+HOURS_PER_DAY = 24
 
 TAIL_QUANTILE = 0.95
 TAIL_EXCEEDANCE = 1.0 - TAIL_QUANTILE
@@ -89,8 +90,42 @@ def seasonal_bin(ts: float, day_shift: float = 0.0) -> int:
     """
     days = ts // SECONDS_PER_DAY
     hour = int((ts - days * SECONDS_PER_DAY) // SECONDS_PER_HOUR)
-    weekday = int((ts + day_shift) // SECONDS_PER_DAY + 3) % 7  # 1970-01-01 was a Thursday
-    return hour + 24 if weekday >= 5 else hour
+    return hour + HOURS_PER_DAY if is_weekend(ts, day_shift) else hour
+
+
+def is_weekend(ts: float, day_shift: float = 0.0) -> bool:
+    """Whether ``ts`` falls on a Saturday or a Sunday of days that start ``day_shift`` seconds
+    after UTC's (not cached, unlike :func:`seasonal_bin`).
+
+    Examples
+    --------
+    >>> is_weekend(2 * 86_400.0 + 1 * 3600.0), is_weekend(2 * 86_400.0 + 1 * 3600.0, -8 * 3600.0)
+    (True, False)
+    """
+    return int((ts + day_shift) // SECONDS_PER_DAY + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+
+
+def day_type_bins(hour: int) -> tuple[int, int]:
+    """The weekday bin and the weekend bin of an hour of day.
+
+    Examples
+    --------
+    >>> day_type_bins(7)
+    (7, 31)
+    """
+    return hour, hour + HOURS_PER_DAY
+
+
+def other_day_type_bin(b: int) -> int:
+    """The bin of the same hour of day on the other day type (weekend for a weekday bin and
+    vice versa).
+
+    Examples
+    --------
+    >>> other_day_type_bin(7), other_day_type_bin(31)
+    (31, 7)
+    """
+    return (b + HOURS_PER_DAY) % SEASONAL_BINS
 
 
 def normal_quantile_upper(p: float) -> float:
@@ -279,7 +314,7 @@ class RobustSeries:
         counts = self.profile_count
         if counts[b]:
             return b
-        other = (b + 24) % SEASONAL_BINS
+        other = other_day_type_bin(b)
         if counts[other]:
             return other
         previous = b - 1 if b % 24 else b + 23
@@ -437,7 +472,7 @@ class RobustSeries:
         """Forget what the bins of these hours of day (weekday and weekend) learned: they
         relearn from their next value as if never seen."""
         for hour in hours:
-            for b in (hour, hour + 24):
+            for b in day_type_bins(hour):
                 self.profile[b] = 0.0
                 self.bin_scale[b] = self.scale
                 self.profile_count[b] = 0

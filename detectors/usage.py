@@ -65,7 +65,9 @@ from detectors.robust import (
     StepResult,
     TailTracker,
     calibrated_score,
+    day_type_bins,
     exponential_tail_probability,
+    is_weekend,
     learn_tail_step,
     seasonal_bin,
 )
@@ -768,7 +770,7 @@ class UsageDetector:
         hour_start = math.floor(self.first_seen / 3600.0) * 3600.0
         while hour_start <= self.last_end:
             middle = hour_start + 1800.0
-            if seasonal_bin(middle) != seasonal_bin(middle, day_shift):
+            if is_weekend(middle) != is_weekend(middle, day_shift):
                 hours.add(int(middle % SECONDS_PER_DAY // 3600.0))
             hour_start += 3600.0
         if not hours:
@@ -780,7 +782,7 @@ class UsageDetector:
                 series.baseline.forget_hours(hours)
         self.price.forget_hours(hours)
         for hour in hours:
-            for b in (hour, hour + 24):
+            for b in day_type_bins(hour):
                 self.calendar[b] = 0
                 self.calendar_day[b] = 0
 

@@ -58,6 +58,7 @@ from detectors.robust import (
     TAIL_EXCEEDANCE,
     exponential_tail_probability,
     learn_tail_step,
+    other_day_type_bin,
     seasonal_bin,
 )
 
@@ -353,7 +354,7 @@ class RatioTracker:
     def other_day_type_peak(self, ts: float, day_shift: float) -> float:
         """The typical peak of this hour on the other day type (weekend for a weekday and vice
         versa), or 0 when that hour is not known either."""
-        other = (seasonal_bin(ts, day_shift) + 24) % SEASONAL_BINS
+        other = other_day_type_bin(seasonal_bin(ts, day_shift))
         return self.profile[other] if self.profile_count[other] >= PROFILE_MIN_DAYS else 0.0
 
     def close_hours(self, until: float, long_tau: float, day_shift: float) -> None:
