@@ -25,16 +25,15 @@ ramp detected or missed.
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 
-from detectors import default_factory
+from bench.separability import detected_incidents, scenario_arguments
 from detectors.robust import is_weekend
-from tokenradar.evaluation.benchmark import build_config, run_scenario
+from tokenradar.evaluation.benchmark import build_config
 from tokenradar.evaluation.windows import aggregate_windows
 from tokenradar.simulator import Incident, generate
 
@@ -53,10 +52,7 @@ def first_weekend(
     """Per team-weekend of ``seed``, the null's largest ratio and z; per slow ramp reaching its
     team's first weekend, (seed, team, magnitude, ratio, z, detected)."""
     simulation = generate(build_config(seed))
-    found: dict[tuple[str, float], bool] = {}
-    if detect:
-        card = run_scenario(seed, {"tokenradar": default_factory()}).cards["tokenradar"]
-        found = {(o.incident.team, o.incident.start): o.detected for o in card.outcomes}
+    found = detected_incidents(seed) if detect else {}
     offsets = {t.name: 60.0 * t.utc_offset_minutes for t in simulation.organisation.teams}
     counts: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for window in aggregate_windows(simulation.events()):
@@ -130,22 +126,17 @@ def first_weekend(
         for i in incidents:
             if i.start in best:
                 r, zz = best[i.start]
-                hit = found.get((team, i.start))
+                hit = found.get(("slow_ramp", team, i.start))
                 ramps.append((seed, team, float(i.magnitude or 0.0), r, zz, hit))
     return nulls, ramps
 
 
 def main(argv: Iterable[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", required=True)
-    parser.add_argument("--detect", action="store_true")
-    parser.add_argument("--jobs", type=int, default=1)
-    args = parser.parse_args(None if argv is None else list(argv))
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds, detect, jobs = scenario_arguments(__doc__.splitlines()[0], argv)
     nulls: list[tuple[float, float]] = []
     ramps: list[tuple[int, str, float, float, float, bool | None]] = []
-    with ProcessPoolExecutor(args.jobs) as pool:
-        for n, r in pool.map(first_weekend, seeds, [args.detect] * len(seeds)):
+    with ProcessPoolExecutor(jobs) as pool:
+        for n, r in pool.map(first_weekend, seeds, [detect] * len(seeds)):
             nulls += n
             ramps += r
     for name, index in (("ratio", 0), ("z", 1)):

@@ -81,15 +81,27 @@ class Row:
     detected: bool | None = None
 
 
+def detected_incidents(seed: int) -> dict[tuple[str, str, float], bool]:
+    """Whether the default detector found each incident of the benchmark scenario ``seed``
+    (what ``tokenradar evaluate`` runs), by kind, team and start."""
+    card = run_scenario(seed, {"tokenradar": default_factory()}).cards["tokenradar"]
+    return {(o.incident.kind, o.incident.team, o.incident.start): o.detected for o in card.outcomes}
+
+
+def scenario_arguments(description: str, argv: Iterable[str] | None) -> tuple[list[int], bool, int]:
+    """The seeds, ``--detect`` and ``--jobs`` of a script measuring benchmark scenarios."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seeds", required=True)
+    parser.add_argument("--detect", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args(None if argv is None else list(argv))
+    return [int(s) for s in args.seeds.split(",")], args.detect, args.jobs
+
+
 def separability(seed: int, detect: bool = False) -> list[Row]:
     """One row per incident of the benchmark scenario ``seed``: its statistic's ratio to the
     largest clean value, and with ``detect`` whether the default detector found it."""
-    found: dict[tuple[str, str, float], bool] = {}
-    if detect:
-        card = run_scenario(seed, {"tokenradar": default_factory()}).cards["tokenradar"]
-        found = {
-            (o.incident.kind, o.incident.team, o.incident.start): o.detected for o in card.outcomes
-        }
+    found = detected_incidents(seed) if detect else {}
     return measure(seed, generate(build_config(seed)), found)
 
 
@@ -190,17 +202,12 @@ def measure(
 
 
 def main(argv: Iterable[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", required=True)
-    parser.add_argument("--detect", action="store_true")
-    parser.add_argument("--jobs", type=int, default=1)
-    args = parser.parse_args(None if argv is None else list(argv))
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds, detect, jobs = scenario_arguments(__doc__.splitlines()[0], argv)
     # (kind, outcome) -> [incidents, not above the clean maximum, nothing clean to compare
     # with, on a holiday of the team]
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    with ProcessPoolExecutor(args.jobs) as pool:
-        for rows in pool.map(separability, seeds, [args.detect] * len(seeds)):
+    with ProcessPoolExecutor(jobs) as pool:
+        for rows in pool.map(separability, seeds, [detect] * len(seeds)):
             for row in rows:
                 start = datetime.fromtimestamp(row.start, UTC).strftime("%a %H:%M")
                 hit = row.detected
