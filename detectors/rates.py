@@ -25,11 +25,13 @@ Examples
 from __future__ import annotations
 
 import math
+import statistics
 from array import array
 from dataclasses import dataclass
 from typing import Any
 
 from detectors.robust import (
+    HOURS_PER_DAY,
     MEAN_ABS_TO_SIGMA,
     SEASONAL_BINS,
     SECONDS_PER_DAY,
@@ -38,6 +40,7 @@ from detectors.robust import (
     SeriesParams,
     StepResult,
     TailTracker,
+    is_weekend,
     seasonal_bin,
 )
 
@@ -65,6 +68,18 @@ MAX_TAIL_INTERVAL_SECONDS = 600.0
 # Gaps longer than this are summarised by their last two days only: older hours add nothing the
 # profile would not learn again.
 MAX_GAP_SUMMARY_SECONDS = 2 * SECONDS_PER_DAY
+# Working days whose same hour a young weekend hour is bounded by, and how far back they are
+# looked for (a week: a working day is then at most a weekend and a holiday away).
+CEILING_DAYS = 3
+CEILING_LOOKBACK_DAYS = 7
+CEILING_RING_HOURS = HOURS_PER_DAY * (CEILING_LOOKBACK_DAYS + 1)
+# Working hours whose deviations from their references give a team's overdispersion (four days),
+# and how many are needed before it is used (a day).
+DISPERSION_HOURS = 96
+MIN_DISPERSION_HOURS = 24
+# The median of a chi-square with one degree of freedom: the median of squared normal deviates
+# divided by it estimates their variance.
+CHI2_1_MEDIAN = 0.4549364
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +407,154 @@ class DayOverDay:
         if len(plain) > 9:
             dod.cusum, dod.cusum_at = plain[9], plain[10]
         return dod
+
+
+class WorkingDayCeiling:
+    """A team's weekend hours, before it has weekends of its own, against its working days.
+
+    A team's first weekend has no history of its own: its weekend hours are not yet warm, and a
+    slow ramp that starts on a Friday climbs through them unjudged, then is the level the team's
+    baselines first learn for a weekend. What is known is a bound: an hour of a weekend is not
+    busier than the same hour of a working day. People work less at weekends, and jobs that run
+    every night run on working nights too.
+
+    Each closed hour's two-hour request count ``O`` at a weekend hour is compared with ``C``, the
+    highest two-hour count at the same hour on the last ``CEILING_DAYS`` working days (at least
+    two, looking back a week; the highest, so that a public holiday among them does not lower
+    it), as ``z = log(O / C) / sqrt(1/O + 1/C + S2)``: Poisson terms for the two counts, and
+    ``S2`` the team's overdispersion. ``S2`` is read off the team's own working hours: the
+    median over the last ``DISPERSION_HOURS`` of them of ``log(O / C_median)^2 - 1/O - 1/C_median``
+    (``C_median`` the median of the same references), divided by the median of a chi-square with
+    one degree of freedom. Counts carry half an event, so that empty hours are defined.
+
+    The state is the last eight days' hourly request counts (a ring over UTC hours: the same clock
+    hour on earlier days does not depend on the team's offset, only which days were working days
+    does) and the ring of deviations.
+
+    Examples
+    --------
+    A team's working week (5 January 1970 was a Monday), then a Saturday night at three times
+    its working nights:
+
+    >>> import random
+    >>> rng = random.Random(1)
+    >>> ceiling = WorkingDayCeiling()
+    >>> for hour in range(4 * 24, 9 * 24):
+    ...     ceiling.count(3600.0 * hour, rng.gauss(100.0, 10.0))
+    >>> for hour in range(9 * 24, 9 * 24 + 6):
+    ...     ceiling.count(3600.0 * hour, 300.0)
+    >>> ceiling.count(3600.0 * (9 * 24 + 6), 0.0)  # 06:00 closes 05:00
+    >>> ceiling.closed_z > 4.0
+    True
+    >>> ceiling.count(3600.0 * (9 * 24 + 8), 0.0)  # 08:00 closes two quiet hours
+    >>> ceiling.closed_z < 0.0
+    True
+    """
+
+    __slots__ = ("closed_z", "counts", "deviations", "first_hour", "hour", "next_deviation")
+
+    def __init__(self) -> None:
+        self.counts = array("f", bytes(4 * CEILING_RING_HOURS))
+        # The UTC hour (hours since the epoch) being counted, and the first one the team had.
+        self.hour = -1
+        self.first_hour = -1
+        self.deviations = array("f", [math.nan] * DISPERSION_HOURS)
+        self.next_deviation = 0
+        # ``z`` of the hour before ``hour`` if it was a weekend hour with a ceiling, else NaN.
+        self.closed_z = math.nan
+
+    def count(self, ts: float, requests: float, day_shift: float = 0.0, learn: bool = True) -> None:
+        """Add a window's ``requests`` (the window starts at ``ts``).
+
+        When an hour closes, a weekend hour's ``z`` is computed (``closed_z``) and a working
+        hour's deviation from its references is learned, unless ``learn`` is false (the team is
+        in alarm). Hours without a window are hours without requests."""
+        hour = int(ts // SECONDS_PER_HOUR)
+        if self.hour < 0:
+            self.hour = self.first_hour = hour
+        if hour > self.hour:
+            if learn and not is_weekend(self.hour * SECONDS_PER_HOUR, day_shift):
+                self._learn_deviation(self.hour, day_shift)
+            for missing in range(max(self.hour + 1, hour - CEILING_RING_HOURS + 1), hour + 1):
+                self.counts[missing % CEILING_RING_HOURS] = 0.0
+            self.hour = hour
+            self.closed_z = math.nan
+            if is_weekend((hour - 1) * SECONDS_PER_HOUR, day_shift):
+                self.closed_z = self._weekend_z(hour - 1, day_shift)
+        if hour == self.hour:
+            self.counts[hour % CEILING_RING_HOURS] += requests
+
+    def _two_hours(self, hour: int) -> float:
+        return float(
+            self.counts[hour % CEILING_RING_HOURS] + self.counts[(hour - 1) % CEILING_RING_HOURS]
+        )
+
+    def _references(self, hour: int, day_shift: float) -> list[float]:
+        """Two-hour counts at ``hour`` on the last working days with both hours seen."""
+        earlier = (hour - HOURS_PER_DAY * k for k in range(1, CEILING_LOOKBACK_DAYS + 1))
+        return [
+            self._two_hours(h)
+            for h in earlier
+            if h - 1 >= self.first_hour and not is_weekend(h * SECONDS_PER_HOUR, day_shift)
+        ][:CEILING_DAYS]
+
+    def _learn_deviation(self, hour: int, day_shift: float) -> None:
+        references = self._references(hour, day_shift)
+        if len(references) < 2:
+            return
+        observed = self._two_hours(hour) + 0.5
+        reference = statistics.median(references) + 0.5
+        deviation = math.log(observed / reference) ** 2 - 1.0 / observed - 1.0 / reference
+        self.deviations[self.next_deviation] = deviation
+        self.next_deviation = (self.next_deviation + 1) % DISPERSION_HOURS
+
+    def overdispersion(self) -> float:
+        """The team's ``S2`` (NaN until ``MIN_DISPERSION_HOURS`` working hours are known)."""
+        known = [d for d in self.deviations if d == d]
+        if len(known) < MIN_DISPERSION_HOURS:
+            return math.nan
+        return max(0.0, statistics.median(known)) / CHI2_1_MEDIAN
+
+    def _weekend_z(self, hour: int, day_shift: float) -> float:
+        """``z`` of a weekend ``hour`` (NaN while there are fewer than two working days or too
+        few working hours to know ``S2``)."""
+        if hour - 1 < self.first_hour:
+            return math.nan
+        references = self._references(hour, day_shift)
+        s2 = self.overdispersion()
+        if len(references) < 2 or s2 != s2:
+            return math.nan
+        observed = self._two_hours(hour) + 0.5
+        ceiling = max(references) + 0.5
+        return math.log(observed / ceiling) / math.sqrt(1.0 / observed + 1.0 / ceiling + s2)
+
+    def closed_counts(self, day_shift: float) -> tuple[float, float]:
+        """The last closed hour's two-hour request count and its working-day ceiling (NaN
+        without references)."""
+        hour = self.hour - 1
+        references = self._references(hour, day_shift)
+        return self._two_hours(hour), max(references) if references else math.nan
+
+    def to_plain(self) -> list[Any]:
+        """Compact msgpack-able form."""
+        return [
+            self.counts.tobytes(),
+            self.hour,
+            self.first_hour,
+            self.deviations.tobytes(),
+            self.next_deviation,
+            self.closed_z,
+        ]
+
+    @classmethod
+    def from_plain(cls, plain: list[Any]) -> WorkingDayCeiling:
+        """Inverse of :meth:`to_plain`."""
+        ceiling = cls()
+        ceiling.counts = array("f", plain[0])
+        ceiling.hour, ceiling.first_hour = plain[1], plain[2]
+        ceiling.deviations = array("f", plain[3])
+        ceiling.next_deviation, ceiling.closed_z = plain[4], plain[5]
+        return ceiling
 
 
 def _day_off(value: float, reference: float) -> bool:

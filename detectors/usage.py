@@ -52,9 +52,11 @@ from detectors.rates import (
     DayOverDay,
     RateParams,
     RateSeries,
+    WorkingDayCeiling,
     cusum_threshold,
 )
 from detectors.robust import (
+    HOURS_PER_DAY,
     SEASONAL_BINS,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
@@ -81,7 +83,7 @@ from detectors.users import (
 
 log = logging.getLogger(__name__)
 
-USAGE_STATE_VERSION = 5
+USAGE_STATE_VERSION = 6
 # Events carry no time zone, so a team's local day is read from its activity: a working day is
 # centred on about 13:00 (9 to 17), and the offset from UTC is the whole number of hours that
 # puts the centre of the team's active users' hours there. Being an hour or two off moves the
@@ -322,6 +324,9 @@ class UsageDetector:
         # The day-over-day CUSUM steps at most once an hour: its share of the team budget is an
         # in-control run length in hours.
         self._ramp_threshold = cusum_threshold(7 * 24 * BUSY_HOURS_PER_DAY / (team_budget / 3))
+        # The first weekend's ceiling is tested once an hour, over the two days of one weekend in
+        # the team's life: the long horizon's share of the budget, spread over those hours.
+        self._weekend_target = team_budget / 3 / (2 * HOURS_PER_DAY)
         self._user_budget = 0.6 * s.false_alarms_per_team_week
         self.first_seen = math.nan
         self.team_short = RateSeries()
@@ -334,6 +339,8 @@ class UsageDetector:
         self.price_last_tail = -math.inf
         self.cost_tokens_rate = 0.0
         self.ramp = DayOverDay()
+        # Weekend hours the team has not seen on enough days, against its working days.
+        self.ceiling = WorkingDayCeiling()
         # Tail of the standardised count of users above their own range (see ``update``).
         self.breadth_tail = TailTracker(rate=0.03)
         self.breadth_last_tail = -math.inf
@@ -422,6 +429,12 @@ class UsageDetector:
         pricier_users = 0
         peer_ratios: list[float] = []
         self.day_volume.count(window.start, float(window.totals.requests), self.day_shift)
+        self.ceiling.count(
+            window.start,
+            float(window.totals.requests),
+            self.day_shift,
+            learn=not self.team_alarm.active,
+        )
         scored: list[tuple[str, UserModel, Usage, UserStep, float, bool, float]] = []
         for name, usage in window.by_user.items():
             user = self.users.get(name)
@@ -643,6 +656,17 @@ class UsageDetector:
         short_p = min(1.0, 1.5 * min(short_p, breadth_p))
         token_p = min(short_p, long_p)
         token_alarm = team_warm and token_p < _bar(self._team_target, self.team_alarm.active)
+        # A weekend hour the team has not seen on enough days is judged against the same hour
+        # of its working days instead (see ``WorkingDayCeiling``); not one person's excess.
+        weekend_p = 1.0
+        if team_old and not team_warm and self.day_shift_settled:
+            z = self.ceiling.closed_z
+            if z == z and z > 0.0:
+                weekend_p = 0.5 * math.erfc(z / math.sqrt(2.0))
+        weekend_alarm = (
+            weekend_p < _bar(self._weekend_target, self.team_alarm.active)
+            and not self._one_user_carries_weekend_excess()
+        )
         # Cost per token over the cost's own time constant: a pricier model moves it, more
         # tokens do not, and a few expensive requests in five minutes do not either.
         keep = math.exp(-elapsed / s.cost_tau) if elapsed != math.inf else 0.0
@@ -681,12 +705,16 @@ class UsageDetector:
                     "elevated": elevated_users, "tested": tested_users, "warm": team_warm,
                     "price": price_result.tail_probability, "material": material,
                     "pricier": pricier_users, "alarm": token_alarm, "cost_alarm": cost_alarm,
+                    "weekend": weekend_p, "weekend_alarm": weekend_alarm,
                 }
             )  # fmt: skip
         if token_alarm:
             findings.append(
                 self._team_finding(window, short_p, long_p, elevated_users, tested_users)
             )
+        elif weekend_alarm:
+            findings.append(self._weekend_finding(window, weekend_p))
+        token_alarm = token_alarm or weekend_alarm
         if cost_alarm:
             findings.append(self._cost_finding(window, cost, price_result.tail_probability))
         self.ramp.observe(end, ramp_value)
@@ -1052,6 +1080,23 @@ class UsageDetector:
             top_contributors=contributors,
         )
 
+    def _weekend_finding(self, window: WindowSummary, p: float) -> Finding:
+        observed, ceiling = self.ceiling.closed_counts(self.day_shift)
+        ratio = (observed + 1.0) / (ceiling + 1.0)
+        return Finding(
+            kind="slow_ramp",
+            severity=self._severity(self.team_alarm, ratio, window.end),
+            metric="requests",
+            observed=observed,
+            expected=ceiling,
+            score=calibrated_score(p, self._weekend_target),
+            summary=(
+                f"{self.team}: {observed:,.0f} requests in the last two hours of a weekend vs at"
+                f" most {ceiling:,.0f} at the same hours of recent working days ({ratio:.1f}x)"
+            ),
+            top_contributors=self._contributors(window, "tokens"),
+        )
+
     def team_band(self) -> tuple[float, float, float]:
         """Smoothed tokens per window now, what was expected, and the alarm level (for plots)."""
         series = self.team_short
@@ -1103,6 +1148,21 @@ class UsageDetector:
                 excess.append(max(0.0, user.tokens.short_rate - user.tokens.usual_now))
         total = sum(excess)
         return total <= 0.0 or max(excess) >= 0.5 * total
+
+    def _one_user_carries_weekend_excess(self) -> bool:
+        """Whether the team without its busiest user in the two hours the working-day ceiling
+        judged would not be above the ceiling (as for a day volume, the rest of the team must be
+        beyond it: one person's loop at a weekend is the user model's business)."""
+        observed, ceiling = self.ceiling.closed_counts(self.day_shift)
+        hour = self.ceiling.hour - 1
+        largest = max(
+            (
+                u.day_volume.requests_in(hour) + u.day_volume.requests_in(hour - 1)
+                for u in self.users.values()
+            ),
+            default=0.0,
+        )
+        return observed - largest <= ceiling
 
     def _one_user_behind_price(self, window: WindowSummary, usual_log_price: float) -> bool:
         """Whether a single user accounts for nearly all of this window's cost above the usual
@@ -1229,6 +1289,7 @@ class UsageDetector:
             ],
             "price": [self.price.to_plain(), self.price_last_tail, self.cost_tokens_rate],
             "ramp": self.ramp.to_plain(),
+            "ceiling": self.ceiling.to_plain(),
             "breadth": [
                 self.breadth_tail.quantile,
                 self.breadth_tail.excess,
@@ -1250,7 +1311,7 @@ class UsageDetector:
         """Inverse of :meth:`to_state`."""
         plain = msgpack.unpackb(data, raw=False)
         version = plain.get("v")
-        if version not in (1, 2, 3, 4, USAGE_STATE_VERSION):
+        if version not in (1, 2, 3, 4, 5, USAGE_STATE_VERSION):
             raise ValueError(f"unknown usage detector state version {version!r}")
         detector = cls(team, UsageDetectorSettings(**plain["settings"]))
         if "local_day" in plain:
@@ -1300,6 +1361,8 @@ class UsageDetector:
         detector.price_last_tail = plain["price"][1]
         detector.ramp = DayOverDay.from_plain(plain["ramp"])
         detector.ramp.day_shift = detector.day_shift
+        if "ceiling" in plain:
+            detector.ceiling = WorkingDayCeiling.from_plain(plain["ceiling"])
         detector.cost_tokens_rate = plain["price"][2]
         (
             detector.breadth_tail.quantile,

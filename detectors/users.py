@@ -168,6 +168,19 @@ class DayVolume:
             return math.nan
         return math.log((self.trailing + 1.0) / (max(self.totals) + 1.0))
 
+    def requests_in(self, hour: int) -> float:
+        """Requests counted in ``hour`` (hours since the epoch) of the last 24 counted.
+
+        >>> volume = DayVolume()
+        >>> volume.count(3600.0 * 10, 4.0, 0.0)
+        >>> volume.count(3600.0 * 12, 2.0, 0.0)
+        >>> volume.requests_in(10), volume.requests_in(11), volume.requests_in(13)
+        (4.0, 0.0, 0.0)
+        """
+        if hour > self.hour or hour <= self.hour - 24:
+            return 0.0
+        return float(self.hours[hour % 24])
+
     def excess_without(self, part: DayVolume) -> float:
         """:meth:`excess` of this volume (a team's) without ``part`` (one of its users, counted
         up to the same hour): how far the rest of the team is beyond its busiest earlier day."""
