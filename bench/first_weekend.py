@@ -20,7 +20,8 @@ ramp's largest ratio and ``z`` during its first weekend.
     PYTHONPATH=. python bench/first_weekend.py --seeds 11,12,13 [--jobs 2] [--detect]
 
 ``--detect`` also runs the default detector (what ``tokenradar evaluate`` runs) and marks each
-ramp detected or missed.
+ramp detected or missed. The detector's own, online version of the calibrated statistic is
+``detectors.rates.WorkingDayCeiling``; this script is the offline measurement that preceded it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,40 @@
+"""bench/outcomes.py: which incidents and false alarms changed between two runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.outcomes import difference
+
+
+def _record(seed: int, found: list[bool], alarms: list[tuple[str, str]]) -> dict[str, Any]:
+    kinds = [("slow_ramp", "edge", None), ("user_runaway", "ads", "ana")]
+    return {
+        "seed": seed,
+        "team_weeks": 1.0,
+        "incidents": [
+            {"kind": k, "team": t, "user": u, "start": 100.0 * i, "found": f, "delay": None}
+            for i, ((k, t, u), f) in enumerate(zip(kinds, found, strict=True))
+        ],
+        "false_alarms": [
+            {"team": team, "kind": kind, "user": None, "at": 0.0, "near": "none"}
+            for team, kind in alarms
+        ],
+    }
+
+
+def test_gains_losses_and_alarms_are_named() -> None:
+    before = [_record(7, [False, True], [("ads", "team_surge"), ("ads", "team_surge")])]
+    after = [_record(7, [True, False], [("ads", "team_surge"), ("web", "slow_ramp")])]
+    assert difference(before, after) == [
+        "7 gained slow_ramp edge",
+        "7 lost user_runaway ads ana",
+        "7 +1 false alarm slow_ramp web",
+        "7 -1 false alarm team_surge ads",
+        "incidents found 1 -> 1; false alarms 2 -> 2",
+    ]
+
+
+def test_identical_runs_show_only_the_totals() -> None:
+    runs = [_record(3, [True, False], [("ads", "team_surge")])]
+    assert difference(runs, runs) == ["incidents found 1 -> 1; false alarms 1 -> 1"]
