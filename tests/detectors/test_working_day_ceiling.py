@@ -69,3 +69,25 @@ def test_a_restored_team_continues_its_weekend_exactly() -> None:
     assert resumed_findings == straight_findings
     assert any(f.metric == "requests" for step in resumed_findings[cut:] for f in step)
     assert resumed.to_state() == straight.to_state()
+
+
+def test_version_5_state_restores_with_an_empty_ceiling() -> None:
+    """State written before the working-day ceiling (version 5) restores: the team starts
+    counting its hours at the restore, and judges no weekend hour until it has two working days
+    of its own again."""
+    import msgpack
+
+    factory = UsageDetectorFactory(warmup_seconds=2 * DAY)
+    windows = list(team_windows(days=7, users=30, seed=2, boost=_weekend_ramp))
+    cut = next(i for i, w in enumerate(windows) if w.start >= MONDAY + 4 * DAY)  # Friday
+    detector = factory.create("search")
+    for window in windows[:cut]:
+        detector.update(window)
+    plain = msgpack.unpackb(detector.to_state())
+    plain["v"] = 5
+    del plain["ceiling"]
+    restored = factory.restore("search", msgpack.packb(plain))
+    assert restored.ceiling.hour == -1
+    findings = [f for w in windows[cut:] for f in restored.update(w)]
+    assert restored.ceiling.first_hour == int(windows[cut].start // 3600)
+    assert not any(f.metric == "requests" and f.user is None for f in findings)
