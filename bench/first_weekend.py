@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 
 from bench.separability import detected_incidents, scenario_arguments
+from detectors.rates import CEILING_DAYS, CHI2_1_MEDIAN
 from detectors.robust import is_weekend
 from tokenradar.evaluation.benchmark import build_config
 from tokenradar.evaluation.windows import aggregate_windows
@@ -41,10 +42,6 @@ from tokenradar.simulator import Incident, generate
 HOUR = 3600
 DAY = 86_400
 RAW_FLOOR = 5.0
-# The median of a chi-square with one degree of freedom: a median of squared normal deviates
-# divided by it estimates their variance.
-CHI2_1_MEDIAN = 0.4549364
-REFERENCE_DAYS = 3
 
 
 def first_weekend(
@@ -87,7 +84,7 @@ def first_weekend(
                 and not weekend(hour - 24 * k)
                 and not any(a <= (hour - 24 * k) * HOUR < b for a, b in holidays)
             ]
-            return [two_hours(h) for h in earlier[:REFERENCE_DAYS]]
+            return [two_hours(h) for h in earlier[:CEILING_DAYS]]
 
         def near_incident(hour: int, incidents: list[Incident] = incidents) -> bool:
             end = (hour + 1) * HOUR

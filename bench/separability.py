@@ -38,9 +38,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from detectors import default_factory
+from bench.outcomes import outcomes
 from detectors.robust import seasonal_bin
-from tokenradar.evaluation.benchmark import build_config, run_scenario
+from tokenradar.evaluation.benchmark import build_config
 from tokenradar.evaluation.windows import aggregate_windows
 from tokenradar.simulator import Simulation, generate
 
@@ -84,8 +84,7 @@ class Row:
 def detected_incidents(seed: int) -> dict[tuple[str, str, float], bool]:
     """Whether the default detector found each incident of the benchmark scenario ``seed``
     (what ``tokenradar evaluate`` runs), by kind, team and start."""
-    card = run_scenario(seed, {"tokenradar": default_factory()}).cards["tokenradar"]
-    return {(o.incident.kind, o.incident.team, o.incident.start): o.detected for o in card.outcomes}
+    return {(i["kind"], i["team"], i["start"]): i["found"] for i in outcomes(seed)["incidents"]}
 
 
 def scenario_arguments(description: str, argv: Iterable[str] | None) -> tuple[list[int], bool, int]:

@@ -463,12 +463,20 @@ class WorkingDayCeiling:
         # ``z`` of the hour before ``hour`` if it was a weekend hour with a ceiling, else NaN.
         self.closed_z = math.nan
 
-    def count(self, ts: float, requests: float, day_shift: float = 0.0, learn: bool = True) -> None:
+    def count(
+        self,
+        ts: float,
+        requests: float,
+        day_shift: float = 0.0,
+        learn: bool = True,
+        judge: bool = True,
+    ) -> None:
         """Add a window's ``requests`` (the window starts at ``ts``).
 
-        When an hour closes, a weekend hour's ``z`` is computed (``closed_z``) and a working
-        hour's deviation from its references is learned, unless ``learn`` is false (the team is
-        in alarm). Hours without a window are hours without requests."""
+        When an hour closes, a weekend hour's ``z`` is computed (``closed_z``) if ``judge`` (the
+        owner will read it), and a working hour's deviation from its references is learned,
+        unless ``learn`` is false (the team is in alarm). Hours without a window are hours
+        without requests."""
         hour = int(ts // SECONDS_PER_HOUR)
         if self.hour < 0:
             self.hour = self.first_hour = hour
@@ -479,7 +487,7 @@ class WorkingDayCeiling:
                 self.counts[missing % CEILING_RING_HOURS] = 0.0
             self.hour = hour
             self.closed_z = math.nan
-            if is_weekend((hour - 1) * SECONDS_PER_HOUR, day_shift):
+            if judge and is_weekend((hour - 1) * SECONDS_PER_HOUR, day_shift):
                 self.closed_z = self._weekend_z(hour - 1, day_shift)
         if hour == self.hour:
             self.counts[hour % CEILING_RING_HOURS] += requests

@@ -317,7 +317,7 @@ class RobustSeries:
         other = other_day_type_bin(b)
         if counts[other]:
             return other
-        previous = b - 1 if b % 24 else b + 23
+        previous = b - 1 if b % HOURS_PER_DAY else b + HOURS_PER_DAY - 1
         return previous if counts[previous] else b
 
     def neighbour(self, ts: float, b: int) -> tuple[int, float]:
@@ -327,8 +327,8 @@ class RobustSeries:
         ramp within the hour instead of treating it as noise around a step.
         """
         position = (ts % SECONDS_PER_HOUR) / SECONDS_PER_HOUR - 0.5
-        hour = b % 24
-        other = (hour + (1 if position >= 0.0 else -1)) % 24 + (b - hour)
+        hour = b % HOURS_PER_DAY
+        other = (hour + (1 if position >= 0.0 else -1)) % HOURS_PER_DAY + (b - hour)
         other = self.reference_bin(other)
         if not self.profile_count[other]:
             return b, 0.0

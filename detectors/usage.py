@@ -429,11 +429,16 @@ class UsageDetector:
         pricier_users = 0
         peer_ratios: list[float] = []
         self.day_volume.count(window.start, float(window.totals.requests), self.day_shift)
+        # A weekend hour the team has not seen on enough days is judged against the same hour
+        # of its working days instead (see ``WorkingDayCeiling``); every hour of a day shares
+        # the day's verdict on whether it is warm, so the hour just closed is judged with it.
+        judge_weekend = team_old and not team_warm and self.day_shift_settled
         self.ceiling.count(
             window.start,
             float(window.totals.requests),
             self.day_shift,
             learn=not self.team_alarm.active,
+            judge=judge_weekend,
         )
         scored: list[tuple[str, UserModel, Usage, UserStep, float, bool, float]] = []
         for name, usage in window.by_user.items():
@@ -656,17 +661,15 @@ class UsageDetector:
         short_p = min(1.0, 1.5 * min(short_p, breadth_p))
         token_p = min(short_p, long_p)
         token_alarm = team_warm and token_p < _bar(self._team_target, self.team_alarm.active)
-        # A weekend hour the team has not seen on enough days is judged against the same hour
-        # of its working days instead (see ``WorkingDayCeiling``); not one person's excess.
+        # The first weekend against the working days: not one person's excess.
         weekend_p = 1.0
-        if team_old and not team_warm and self.day_shift_settled:
-            z = self.ceiling.closed_z
-            if z == z and z > 0.0:
-                weekend_p = 0.5 * math.erfc(z / math.sqrt(2.0))
-        weekend_alarm = (
-            weekend_p < _bar(self._weekend_target, self.team_alarm.active)
-            and not self._one_user_carries_weekend_excess()
-        )
+        z = self.ceiling.closed_z
+        if judge_weekend and z == z and z > 0.0:
+            weekend_p = 0.5 * math.erfc(z / math.sqrt(2.0))
+        weekend_alarm = False
+        if weekend_p < _bar(self._weekend_target, self.team_alarm.active):
+            observed, ceiling = self.ceiling.closed_counts(self.day_shift)
+            weekend_alarm = not self._one_user_carries_weekend_excess(observed, ceiling)
         # Cost per token over the cost's own time constant: a pricier model moves it, more
         # tokens do not, and a few expensive requests in five minutes do not either.
         keep = math.exp(-elapsed / s.cost_tau) if elapsed != math.inf else 0.0
@@ -713,7 +716,7 @@ class UsageDetector:
                 self._team_finding(window, short_p, long_p, elevated_users, tested_users)
             )
         elif weekend_alarm:
-            findings.append(self._weekend_finding(window, weekend_p))
+            findings.append(self._weekend_finding(window, weekend_p, observed, ceiling))
         token_alarm = token_alarm or weekend_alarm
         if cost_alarm:
             findings.append(self._cost_finding(window, cost, price_result.tail_probability))
@@ -1080,8 +1083,9 @@ class UsageDetector:
             top_contributors=contributors,
         )
 
-    def _weekend_finding(self, window: WindowSummary, p: float) -> Finding:
-        observed, ceiling = self.ceiling.closed_counts(self.day_shift)
+    def _weekend_finding(
+        self, window: WindowSummary, p: float, observed: float, ceiling: float
+    ) -> Finding:
         ratio = (observed + 1.0) / (ceiling + 1.0)
         return Finding(
             kind="slow_ramp",
@@ -1149,11 +1153,11 @@ class UsageDetector:
         total = sum(excess)
         return total <= 0.0 or max(excess) >= 0.5 * total
 
-    def _one_user_carries_weekend_excess(self) -> bool:
+    def _one_user_carries_weekend_excess(self, observed: float, ceiling: float) -> bool:
         """Whether the team without its busiest user in the two hours the working-day ceiling
-        judged would not be above the ceiling (as for a day volume, the rest of the team must be
-        beyond it: one person's loop at a weekend is the user model's business)."""
-        observed, ceiling = self.ceiling.closed_counts(self.day_shift)
+        judged (``observed`` requests against ``ceiling``) would not be above the ceiling (as
+        for a day volume, the rest of the team must be beyond it: one person's loop at a weekend
+        is the user model's business)."""
         hour = self.ceiling.hour - 1
         largest = max(
             (
