@@ -110,6 +110,12 @@ PEER_FACTOR = 3.0
 # a team-wide switch to a pricier model needs at least two of them (cost factors of 5-20x move
 # every switched user well past it; one user's expensive request does not make a team switch).
 PRICIER_USER_RATIO = 2.0
+# The cost per token is learned only once its two smoothed rates have run this many time
+# constants. The cost's rate starts at its first window's amount (as every ``RateSeries``), the
+# token rate beside it from zero, so the ratio starts about 30 times too high and comes down
+# over the time constant; learned from the first window, it set an expectation the team never
+# paid again (an excess-only series learns drops slowly).
+PRICE_WARMUP_TAUS = 3.0
 # The short horizon's floor is at least the rate of this many requests within its time constant
 # (its token series share the parameters, where the same number is a negligible floor).
 COUNT_FLOOR_EVENTS = 5.0
@@ -736,7 +742,8 @@ class UsageDetector:
         learn_price_tail = not cost_alarm and end - self.price_last_tail >= min(s.cost_tau, 600.0)
         if learn_price_tail:
             self.price_last_tail = end
-        self.price.learn(end, price, width, learn_tail=learn_price_tail)
+        if end - self.first_seen >= PRICE_WARMUP_TAUS * s.cost_tau:
+            self.price.learn(end, price, width, learn_tail=learn_price_tail)
         self._learn_breakdown(self.model_rates, window.by_model, end)
         self._learn_breakdown(self.tool_rates, window.by_tool, end)
         return findings

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 from detectors import UsageDetector, UsageDetectorFactory, UsageDetectorSettings, default_factory
 from detectors.base import Finding
 
@@ -307,3 +309,25 @@ def test_a_busy_users_agent_with_huge_contexts_at_their_usual_pace_is_caught() -
         plain = UsageDetector("search", SETTINGS)
         windows = team_windows(days=4, seed=13, boost=boost, context_boost=contexts)
         assert [f for _, f in run(plain, windows) if f.user is not None] == []
+
+
+def test_cost_per_token_expectation_follows_what_the_team_pays() -> None:
+    """The smoothed cost per token starts far too high (the cost's rate starts at its first
+    window's amount, the token rate beside it from zero) and comes down over the cost's time
+    constant. Learned from the first window, it set an expectation the team's later prices
+    never reached (the series learns drops slowly, by design), which hides a later switch in
+    those hours."""
+    for seed in (3, 4):
+        detector = UsageDetector("search", SETTINGS)
+        fam = detector._families
+        worst = 0.0
+        for window in team_windows(days=3, seed=seed):
+            detector.update(window)
+            if window.end < MONDAY + 2 * DAY:
+                continue
+            paid = math.log(detector.cost.rate + detector.cost.floor(fam.cost)) - math.log(
+                detector.cost_tokens_rate + detector.team_short.floor(fam.team_short)
+            )
+            expected, _ = detector.price.expected_at(window.end)
+            worst = min(worst, paid - expected)
+        assert worst > math.log(0.8), (seed, worst)
