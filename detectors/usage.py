@@ -683,9 +683,7 @@ class UsageDetector:
             self.cost_tokens_rate * keep + (1.0 - math.exp(-width / s.cost_tau)) * tokens_total
         )
         self._record_day_peak(window.start, self.cost_tokens_rate)
-        price = math.log(self.cost.rate + self.cost.floor(fam.cost)) - math.log(
-            self.cost_tokens_rate + self.team_short.floor(fam.team_short)
-        )
+        price = self._log_price(fam)
         price_result = self.price.score(end, price)
         # A switch to a pricier model shows in the cost per token; the spend must be up too, and
         # the shift must not be one person's (a user trying an expensive model for an hour is
@@ -1148,6 +1146,12 @@ class UsageDetector:
                 " with token volume in range"
             ),
             top_contributors=self._contributors(window, "cost"),
+        )
+
+    def _log_price(self, fam: _Families) -> float:
+        """The team's log cost per token now, of the rates smoothed over the cost's horizon."""
+        return math.log(self.cost.rate + self.cost.floor(fam.cost)) - math.log(
+            self.cost_tokens_rate + self.team_short.floor(fam.team_short)
         )
 
     def _one_user_carries_excess(self, window: WindowSummary) -> bool:

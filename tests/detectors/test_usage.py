@@ -319,15 +319,12 @@ def test_cost_per_token_expectation_follows_what_the_team_pays() -> None:
     those hours."""
     for seed in (3, 4):
         detector = UsageDetector("search", SETTINGS)
-        fam = detector._families
         worst = 0.0
         for window in team_windows(days=3, seed=seed):
             detector.update(window)
             if window.end < MONDAY + 2 * DAY:
                 continue
-            paid = math.log(detector.cost.rate + detector.cost.floor(fam.cost)) - math.log(
-                detector.cost_tokens_rate + detector.team_short.floor(fam.team_short)
-            )
+            paid = detector._log_price(detector._families)
             expected, _ = detector.price.expected_at(window.end)
             worst = min(worst, paid - expected)
         assert worst > math.log(0.8), (seed, worst)
