@@ -9,6 +9,7 @@ JSON record per seed: every incident (kind, team, user, start, found, delay) and
 
     PYTHONPATH=. python bench/outcomes.py run --seeds 11,12,13 --jobs 2 --out before.json
     PYTHONPATH=. python bench/outcomes.py diff before.json after.json
+    PYTHONPATH=. python bench/outcomes.py delays before.json after.json   # median delay per kind
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -92,6 +94,19 @@ def difference(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> lis
     return lines
 
 
+def median_delays(records: list[dict[str, Any]]) -> dict[str, tuple[int, float]]:
+    """Per incident kind (and ``all``), how many incidents were found and their median delay
+    in minutes of event time."""
+    found: dict[str, list[float]] = {}
+    for record in records:
+        for incident in record["incidents"]:
+            if incident["found"]:
+                minutes = incident["delay"] / 60.0
+                found.setdefault(incident["kind"], []).append(minutes)
+                found.setdefault("all", []).append(minutes)
+    return {kind: (len(v), statistics.median(v)) for kind, v in sorted(found.items())}
+
+
 def main(argv: Iterable[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,7 +119,16 @@ def main(argv: Iterable[str] | None = None) -> None:
     diff = commands.add_parser("diff")
     diff.add_argument("before")
     diff.add_argument("after")
+    delays = commands.add_parser("delays")
+    delays.add_argument("runs", nargs="+")
     args = parser.parse_args(None if argv is None else list(argv))
+    if args.command == "delays":
+        for name in args.runs:
+            with open(name) as f:
+                table = median_delays(json.load(f))
+            cells = (f"{kind} {minutes:.1f} min ({n})" for kind, (n, minutes) in table.items())
+            print(f"{name}: " + "; ".join(cells))
+        return
     if args.command == "diff":
         with open(args.before) as f, open(args.after) as g:
             print("\n".join(difference(json.load(f), json.load(g))))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.outcomes import difference
+from bench.outcomes import difference, median_delays
 
 
 def _record(seed: int, found: list[bool], alarms: list[tuple[str, str]]) -> dict[str, Any]:
@@ -38,3 +38,16 @@ def test_gains_losses_and_alarms_are_named() -> None:
 def test_identical_runs_show_only_the_totals() -> None:
     runs = [_record(3, [True, False], [("ads", "team_surge")])]
     assert difference(runs, runs) == ["incidents found 1 -> 1; false alarms 1 -> 1"]
+
+
+def test_median_delays_per_kind_count_only_found_incidents() -> None:
+    run = _record(5, [True, True], [])
+    run["incidents"][0]["delay"] = 600.0
+    run["incidents"][1]["delay"] = 180.0
+    missed = _record(6, [False, True], [])
+    missed["incidents"][1]["delay"] = 60.0
+    assert median_delays([run, missed]) == {
+        "all": (3, 3.0),
+        "slow_ramp": (1, 10.0),
+        "user_runaway": (2, 2.0),
+    }
