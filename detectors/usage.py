@@ -83,7 +83,7 @@ from detectors.users import (
 
 log = logging.getLogger(__name__)
 
-USAGE_STATE_VERSION = 6
+USAGE_STATE_VERSION = 7
 # Events carry no time zone, so a team's local day is read from its activity: a working day is
 # centred on about 13:00 (9 to 17), and the offset from UTC is the whole number of hours that
 # puts the centre of the team's active users' hours there. Being an hour or two off moves the
@@ -106,9 +106,11 @@ WINDOWS_PER_WEEK_AT_60S = 7 * 24 * 60
 TEAM_HOUR_MIN_DAYS = 3
 # When colleagues are up too, a user alarms only at this multiple of the median colleague's ratio.
 PEER_FACTOR = 3.0
-# A user whose cost per token in a window is this many times their usual counts as paying more;
-# a team-wide switch to a pricier model needs at least two of them (cost factors of 5-20x move
-# every switched user well past it; one user's expensive request does not make a team switch).
+# A user whose cost per token over the cost horizon is this many times their usual counts as
+# paying more; a team-wide switch to a pricier model needs at least two of them, and at least
+# half of the users active within the horizon (cost factors of 5-20x move every switched user
+# well past it; one user trying an expensive model is not a team switching). The team's own
+# cost per token must be at least this multiple of its expectation too.
 PRICIER_USER_RATIO = 2.0
 # The cost per token is learned only once its two smoothed rates have run this many time
 # constants. The cost's rate starts at its first window's amount (as every ``RateSeries``), the
@@ -119,8 +121,6 @@ PRICE_WARMUP_TAUS = 3.0
 # The short horizon's floor is at least the rate of this many requests within its time constant
 # (its token series share the parameters, where the same number is a negligible floor).
 COUNT_FLOOR_EVENTS = 5.0
-# A cost-per-token shift carried this much by one user is that user's, not the team's.
-SINGLE_USER_SHARE = 0.8
 # The long-horizon (slow ramp) series alarm only after this many warm-ups.
 LONG_HORIZON_WARMUP_FACTOR = 1.5
 # An alarm, once raised, holds until the tail probability is this many times above the target.
@@ -432,7 +432,6 @@ class UsageDetector:
         # traffic about one in twenty, independently; in a team-wide surge, most of them.
         elevated_users = 0
         tested_users = 0
-        pricier_users = 0
         peer_ratios: list[float] = []
         self.day_volume.count(window.start, float(window.totals.requests), self.day_shift)
         # A weekend hour the team has not seen on enough days is judged against the same hour
@@ -533,10 +532,9 @@ class UsageDetector:
                 user.context_tail_at = end
                 self.context_tail.learn(step.context)
             user.learn(end, tokens, usage.requests, width, step, horizons, alarm)
-            if user.price_ratio(tokens, usage.cost_usd) >= PRICIER_USER_RATIO:
-                pricier_users += 1
-            elif not self.cost_alarm.active:
-                user.learn_price(tokens, usage.cost_usd)
+            user.follow_spend(
+                end, width, tokens, usage.cost_usd, s.cost_tau, learn=not self.cost_alarm.active
+            )
         # A user in alarm who sent nothing this window is still followed: their rates decay, and
         # the alarm holds until they are back to normal, instead of flapping with their gaps.
         for name in [n for n in self.user_alarms if n not in window.by_user]:
@@ -685,9 +683,11 @@ class UsageDetector:
         self._record_day_peak(window.start, self.cost_tokens_rate)
         price = self._log_price(fam)
         price_result = self.price.score(end, price)
-        # A switch to a pricier model shows in the cost per token; the spend must be up too, and
-        # the shift must not be one person's (a user trying an expensive model for an hour is
-        # normal; a team moving to it is a decision someone should know about).
+        # A switch to a pricier model shows in the cost per token; the spend must be material,
+        # and the shift must not be one person's (a user trying an expensive model for an hour
+        # is normal; a team moving to it is a decision someone should know about). The spend
+        # need not be above its seasonal expectation: on a holiday a switch multiplies the cost
+        # per token of a day whose spend stays below a working day's.
         cost_bar = _bar(self._team_target, self.cost_alarm.active)
         # Materiality: the team is spending at least at its average rate (a price wobble in a
         # night-time trickle of a few requests is noise, not a switch).
@@ -699,9 +699,7 @@ class UsageDetector:
             # A switch to an expensive model multiplies the cost per token; a drift of tens of
             # percent (a few people trying a pricier model) is not one, however improbable.
             and price - price_result.expected >= math.log(PRICIER_USER_RATIO)
-            and cost.z > 0.0
-            and not self._one_user_behind_price(window, price_result.expected)
-            and pricier_users >= 2
+            and self._users_pay_more(end)[0]
         )
         if self.debug is not None:
             self.debug.append(
@@ -711,8 +709,10 @@ class UsageDetector:
                     "cusum": ramp_cusum, "day_over_day": day_over_day_p,
                     "elevated": elevated_users, "tested": tested_users, "warm": team_warm,
                     "price": price_result.tail_probability, "material": material,
-                    "pricier": pricier_users, "alarm": token_alarm, "cost_alarm": cost_alarm,
-                    "weekend": weekend_p, "weekend_alarm": weekend_alarm,
+                    "pricier": self._users_pay_more(end)[1], "alarm": token_alarm,
+                    "cost_alarm": cost_alarm, "weekend": weekend_p,
+                    "weekend_alarm": weekend_alarm,
+                    "price_excess": price - price_result.expected,
                 }
             )  # fmt: skip
         if token_alarm:
@@ -1179,18 +1179,24 @@ class UsageDetector:
         )
         return observed - largest <= ceiling
 
-    def _one_user_behind_price(self, window: WindowSummary, usual_log_price: float) -> bool:
-        """Whether a single user accounts for nearly all of this window's cost above the usual
-        cost per token, among several active users."""
-        if len(window.by_user) < 2:
-            return False
-        usual_price = math.exp(usual_log_price)
-        excess = [
-            max(0.0, usage.cost_usd - _tokens(usage) * usual_price)
-            for usage in window.by_user.values()
-        ]
-        total = sum(excess)
-        return total > 0.0 and max(excess) >= SINGLE_USER_SHARE * total
+    def _users_pay_more(self, end: float) -> tuple[bool, int]:
+        """Whether the team's users, not one of them, pay more per token: at least two of the
+        users active within the cost horizon, and at least half of them, pay
+        ``PRICIER_USER_RATIO`` times their own usual cost per token over it; and how many do.
+
+        Each user is read over the horizon rather than the window: a minute holds a request or
+        two of a user, so in a small team (or on a holiday) two users are rarely active in the
+        same minute, while over half an hour a team that switched shows in everyone it holds.
+        """
+        tau = self.settings.cost_tau
+        bar = math.log(PRICIER_USER_RATIO)
+        active = pricier = 0
+        for user in self.users.values():
+            excess = user.price_excess(end, tau)
+            if excess == excess:
+                active += 1
+                pricier += excess >= bar
+        return pricier >= 2 and 2 * pricier >= active, pricier
 
     def _contributors(self, window: WindowSummary, metric: str) -> tuple[Contributor, ...]:
         """Users, models and tools ranked by their share of the window's excess."""
@@ -1326,7 +1332,7 @@ class UsageDetector:
         """Inverse of :meth:`to_state`."""
         plain = msgpack.unpackb(data, raw=False)
         version = plain.get("v")
-        if version not in (1, 2, 3, 4, 5, USAGE_STATE_VERSION):
+        if version not in (1, 2, 3, 4, 5, 6, USAGE_STATE_VERSION):
             raise ValueError(f"unknown usage detector state version {version!r}")
         detector = cls(team, UsageDetectorSettings(**plain["settings"]))
         if "local_day" in plain:

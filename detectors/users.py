@@ -84,6 +84,12 @@ DAYS_OF_TOTALS = 7
 CONTEXT_MIN_REQUESTS = 5.0
 # Active windows in a row with a runaway agent's contexts before the context size is judged.
 CONTEXT_MIN_STREAK = 2
+# A user's usual cost per token moves this share of the way to each active window's smoothed
+# cost per token (the log of the ratio of their smoothed cost and tokens), by at most
+# ``USUAL_PRICE_STEP`` log units (a factor of e): a switch to an expensive model is learned over
+# days, a cheaper week within one.
+USUAL_PRICE_RATE = 0.01
+USUAL_PRICE_STEP = 1.0
 
 
 class DayVolume:
@@ -581,8 +587,8 @@ class UserModel:
         "first_seen",
         "last_active_day",
         "last_end",
-        "log_price",
         "requests",
+        "spend",
         "tokens",
         "tokens_per_request",
     )
@@ -601,7 +607,10 @@ class UserModel:
         self.context_short = 0.0
         self.context_streak = 0
         self.context_tail_at = -math.inf
-        self.log_price = math.nan
+        # Cost and tokens smoothed over the team's cost horizon, when they were last brought up
+        # to date, and the user's usual log cost per token of those rates (see
+        # ``follow_spend``). A common decay leaves the ratio of the two rates unchanged.
+        self.spend = [0.0, 0.0, math.nan, math.nan]
         self.active_days = bytearray(SEASONAL_BINS)
         self.last_active_day = array("H", bytes(2 * SEASONAL_BINS))
         self.day_volume = DayVolume()
@@ -725,21 +734,38 @@ class UserModel:
         """Whether the user has been active in this hour (weekday/weekend) on two days or more."""
         return self.active_days[seasonal_bin(ts, day_shift)] >= 2
 
-    def learn_price(self, tokens: float, cost: float) -> None:
-        """Follow the user's usual cost per token (a slow exponentially weighted log mean)."""
-        if tokens <= 0 or cost <= 0:
-            return
-        value = math.log(cost / tokens)
-        if self.log_price != self.log_price:
-            self.log_price = value
-        else:
-            self.log_price += 0.01 * (value - self.log_price)
+    def follow_spend(
+        self, end: float, width: float, tokens: float, cost: float, tau: float, learn: bool
+    ) -> None:
+        """Add a window's cost and tokens to the user's rates smoothed over ``tau``, and, if
+        ``learn``, move the usual cost per token towards the rates' ratio.
 
-    def price_ratio(self, tokens: float, cost: float) -> float:
-        """This window's cost per token relative to the user's usual."""
-        if tokens <= 0 or cost <= 0 or self.log_price != self.log_price:
-            return 1.0
-        return math.exp(math.log(cost / tokens) - self.log_price)
+        The usual is a slow exponentially weighted mean of the log ratio (1 % per active
+        window), each step clipped at ``USUAL_PRICE_STEP`` log units: an hour on an expensive
+        model moves it by a fraction of that model's price, and a censored mean (windows above
+        some multiple of the usual left out) would sink below what the user pays.
+        """
+        cost_rate, token_rate, at, usual = self.spend
+        keep = math.exp(-(end - at) / tau) if at == at else 0.0
+        gain = 1.0 - math.exp(-width / tau)
+        cost_rate = cost_rate * keep + gain * cost
+        token_rate = token_rate * keep + gain * tokens
+        if learn and cost_rate > 0.0 and token_rate > 0.0:
+            value = math.log(cost_rate / token_rate)
+            if usual != usual:
+                usual = value
+            else:
+                step = value - usual
+                usual += USUAL_PRICE_RATE * max(-USUAL_PRICE_STEP, min(USUAL_PRICE_STEP, step))
+        self.spend = [cost_rate, token_rate, end, usual]
+
+    def price_excess(self, end: float, tau: float) -> float:
+        """Log of the user's cost per token over the last ``tau`` over their usual; NaN if
+        they sent nothing within ``tau`` or their usual is not known yet."""
+        cost_rate, token_rate, at, usual = self.spend
+        if not end - at <= tau or usual != usual or cost_rate <= 0.0 or token_rate <= 0.0:
+            return math.nan
+        return math.log(cost_rate / token_rate) - usual
 
     def context_ratio(self, tokens: float, requests: int) -> float:
         """Tokens per request in this window relative to the user's usual."""
@@ -757,11 +783,12 @@ class UserModel:
             self.requests.to_plain(),
             self.tokens.to_plain(),
             self.tokens_per_request,
-            self.log_price,
+            self.spend[3],
             bytes(self.active_days),
             self.last_active_day.tobytes(),
             self.day_volume.to_plain(),
             [self.context_short, self.context_streak, self.context_tail_at],
+            self.spend[:3],
         ]
 
     @classmethod
@@ -773,7 +800,7 @@ class UserModel:
         user.requests = RatioTracker.from_plain(False, plain[3])
         user.tokens = RatioTracker.from_plain(True, plain[4])
         user.tokens_per_request = plain[5]
-        user.log_price = plain[6]
+        user.spend[3] = plain[6]
         user.active_days = bytearray(plain[7])
         days = array("H")
         days.frombytes(plain[8])
@@ -782,4 +809,6 @@ class UserModel:
             user.day_volume = DayVolume.from_plain(plain[9])
         if len(plain) > 10:
             user.context_short, user.context_streak, user.context_tail_at = plain[10]
+        if len(plain) > 11:
+            user.spend[:3] = plain[11]
         return user

@@ -95,6 +95,42 @@ def test_two_users_on_a_pricier_model_are_not_a_team_switching_models() -> None:
     assert [f for _, f in findings if f.kind == "model_cost_shift"] == []
 
 
+def holiday_on_thursday(user: str, ts: float) -> float:
+    """A public holiday: the team works at an eighth of its usual rate all Thursday."""
+    return 0.12 if MONDAY + 3 * DAY <= ts < MONDAY + 4 * DAY else 1.0
+
+
+def test_a_team_switching_models_on_a_holiday_is_a_cost_finding() -> None:
+    """On a holiday the few people at work move to a model six times the price. The team's
+    spend stays below a working day's, and a minute rarely holds two of its users, yet everyone
+    at work pays six times their usual per token."""
+    start = MONDAY + 3 * DAY + 10 * 3600
+
+    def price(ts: float) -> float:
+        return 6.0 if ts >= start else 1.0
+
+    windows = team_windows(days=4, seed=5, users=4, boost=holiday_on_thursday, price_boost=price)
+    findings = run(UsageDetector("search", SETTINGS), windows)
+    costs = [at for at, f in findings if f.kind == "model_cost_shift"]
+    assert costs, "the switch was not found"
+    assert start < costs[0] <= start + 3600
+
+
+def test_one_user_on_an_expensive_model_on_a_holiday_is_not_a_switch() -> None:
+    """One of the few people at work on a holiday tries a model ten times the price: the team's
+    cost per token jumps, but one person trying a model is not a team switching."""
+    start = MONDAY + 3 * DAY + 10 * 3600
+
+    def one_user(user: str, ts: float) -> float:
+        return 10.0 if ts >= start and user == "user0" else 1.0
+
+    windows = team_windows(
+        days=4, seed=5, users=4, boost=holiday_on_thursday, user_price_boost=one_user
+    )
+    findings = run(UsageDetector("search", SETTINGS), windows)
+    assert [f for _, f in findings if f.kind == "model_cost_shift"] == []
+
+
 def test_factory_restores_what_it_created() -> None:
     factory = default_factory(warmup_seconds=DAY)
     assert isinstance(factory, UsageDetectorFactory)
