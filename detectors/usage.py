@@ -3,10 +3,11 @@
 Every closed window of a team updates a handful of :class:`~detectors.rates.RateSeries`:
 
 * the team's tokens, smoothed over 5 minutes (surges, runaway agents) and 2 hours (slow ramps);
-* the team's cost, smoothed over 10 minutes, and cost per token (a switch to a pricier model moves
-  cost but not tokens);
-* every active user's tokens, smoothed over 10 minutes and 2 hours, each user against their own
-  weekday/weekend hour-of-day profile (agent loops, off-hours loops, runaway agents).
+* the team's cost and cost per token, smoothed over 30 minutes (a switch to a pricier model moves
+  cost but not tokens), and each user's cost per token over the same half hour against their
+  usual (a switch is the team's only if its users, not one of them, pay more);
+* every active user's requests and tokens, smoothed over 5 minutes and 1 hour, each user against
+  their own weekday/weekend hour-of-day profile (agent loops, off-hours loops, runaway agents).
 
 Users still in their warm-up neither alert nor count towards the team's series, so onboarding new
 people or a newcomer's first busy morning does not look like a team surge. A series alarms while
