@@ -85,9 +85,10 @@ CONTEXT_MIN_REQUESTS = 5.0
 # Active windows in a row with a runaway agent's contexts before the context size is judged.
 CONTEXT_MIN_STREAK = 2
 # A user's usual cost per token moves this share of the way to each active window's smoothed
-# cost per token (the log of the ratio of their smoothed cost and tokens), by at most
-# ``USUAL_PRICE_STEP`` log units (a factor of e): a switch to an expensive model is learned over
-# days, a cheaper week within one.
+# cost per token (the log of the ratio of their smoothed cost and tokens), so its memory is about
+# a hundred active windows (half a busy user's day, a sparse user's week); each step is clipped
+# at ``USUAL_PRICE_STEP`` log units (a factor of e), so an hour on a model ten times the price
+# moves it by at most 0.6 log units, and is not learned at all while the team's cost alarm is on.
 USUAL_PRICE_RATE = 0.01
 USUAL_PRICE_STEP = 1.0
 
@@ -742,8 +743,8 @@ class UserModel:
 
         The usual is a slow exponentially weighted mean of the log ratio (1 % per active
         window), each step clipped at ``USUAL_PRICE_STEP`` log units: an hour on an expensive
-        model moves it by a fraction of that model's price, and a censored mean (windows above
-        some multiple of the usual left out) would sink below what the user pays.
+        model moves it by a fraction of that model's price, while a censored mean (windows
+        above some multiple of the usual left out) would sink below what the user pays.
         """
         cost_rate, token_rate, at, usual = self.spend
         keep = math.exp(-(end - at) / tau) if at == at else 0.0
