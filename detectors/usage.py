@@ -84,7 +84,7 @@ from detectors.users import (
 
 log = logging.getLogger(__name__)
 
-USAGE_STATE_VERSION = 7
+USAGE_STATE_VERSION = 8
 # Events carry no time zone, so a team's local day is read from its activity: a working day is
 # centred on about 13:00 (9 to 17), and the offset from UTC is the whole number of hours that
 # puts the centre of the team's active users' hours there. Being an hour or two off moves the
@@ -164,6 +164,10 @@ class UsageDetectorSettings:
         Team rates are compared on ``log(rate + floor)`` with the floor this fraction of the
         team's long-run mean rate: changes far below it are immaterial, while the scale stays
         relative (teams of any size are judged alike).
+    cost_fast_tau
+        A second, shorter horizon for the size of a model switch (the team's and its users'
+        cost per token at least doubled): a switch is read as soon as either horizon shows it,
+        while its improbability is always judged on ``cost_tau``.
     """
 
     window_seconds: float = 60.0
@@ -172,6 +176,7 @@ class UsageDetectorSettings:
     accept_shift_after: float = 8 * SECONDS_PER_HOUR
     team_short_tau: float = 300.0
     cost_tau: float = 1800.0
+    cost_fast_tau: float = 900.0
     team_long_tau: float = 2 * SECONDS_PER_HOUR
     user_short_tau: float = 300.0
     user_long_tau: float = SECONDS_PER_HOUR
@@ -345,6 +350,8 @@ class UsageDetector:
         self.price = RobustSeries(self._families.cost.series)
         self.price_last_tail = -math.inf
         self.cost_tokens_rate = 0.0
+        # The team's cost and tokens smoothed over ``cost_fast_tau`` (the switch's fast reading).
+        self.cost_fast = [0.0, 0.0]
         self.ramp = DayOverDay()
         # Weekend hours the team has not seen on enough days, against its working days.
         self.ceiling = WorkingDayCeiling()
@@ -534,7 +541,13 @@ class UsageDetector:
                 self.context_tail.learn(step.context)
             user.learn(end, tokens, usage.requests, width, step, horizons, alarm)
             user.follow_spend(
-                end, width, tokens, usage.cost_usd, s.cost_tau, learn=not self.cost_alarm.active
+                end,
+                width,
+                tokens,
+                usage.cost_usd,
+                s.cost_tau,
+                s.cost_fast_tau,
+                learn=not self.cost_alarm.active,
             )
         # A user in alarm who sent nothing this window is still followed: their rates decay, and
         # the alarm holds until they are back to normal, instead of flapping with their gaps.
@@ -681,6 +694,10 @@ class UsageDetector:
         self.cost_tokens_rate = (
             self.cost_tokens_rate * keep + (1.0 - math.exp(-width / s.cost_tau)) * tokens_total
         )
+        keep = math.exp(-elapsed / s.cost_fast_tau) if elapsed != math.inf else 0.0
+        gain = 1.0 - math.exp(-width / s.cost_fast_tau)
+        self.cost_fast[0] = self.cost_fast[0] * keep + gain * window.totals.cost_usd
+        self.cost_fast[1] = self.cost_fast[1] * keep + gain * tokens_total
         self._record_day_peak(window.start, self.cost_tokens_rate)
         price = self._log_price(fam)
         price_result = self.price.score(end, price)
@@ -699,8 +716,19 @@ class UsageDetector:
             and price_result.tail_probability < cost_bar
             # A switch to an expensive model multiplies the cost per token; a drift of tens of
             # percent (a few people trying a pricier model) is not one, however improbable.
-            and price - price_result.expected >= math.log(PRICIER_USER_RATIO)
-            and self._users_pay_more(end)[0]
+            and (
+                (
+                    price - price_result.expected >= math.log(PRICIER_USER_RATIO)
+                    and self._users_pay_more(end)[0]
+                )
+                # The same two rules over the fast horizon: a 4x switch doubles the cost per
+                # token over a quarter of an hour in 6 minutes, over half an hour in 12.
+                or (
+                    self._fast_log_price(fam) - price_result.expected
+                    >= math.log(PRICIER_USER_RATIO)
+                    and self._users_pay_more(end, fast=True)[0]
+                )
+            )
         )
         if self.debug is not None:
             self.debug.append(
@@ -710,7 +738,9 @@ class UsageDetector:
                     "cusum": ramp_cusum, "day_over_day": day_over_day_p,
                     "elevated": elevated_users, "tested": tested_users, "warm": team_warm,
                     "price": price_result.tail_probability, "material": material,
-                    "pricier": self._users_pay_more(end)[1], "alarm": token_alarm,
+                    "pricier": self._users_pay_more(end)[1],
+                    "pricier_fast": self._users_pay_more(end, fast=True)[1],
+                    "alarm": token_alarm,
                     "cost_alarm": cost_alarm, "weekend": weekend_p,
                     "weekend_alarm": weekend_alarm,
                     "price_excess": price - price_result.expected,
@@ -1155,6 +1185,12 @@ class UsageDetector:
             self.cost_tokens_rate + self.team_short.floor(fam.team_short)
         )
 
+    def _fast_log_price(self, fam: _Families) -> float:
+        """The team's log cost per token over the fast horizon, with the same floors."""
+        return math.log(self.cost_fast[0] + self.cost.floor(fam.cost)) - math.log(
+            self.cost_fast[1] + self.team_short.floor(fam.team_short)
+        )
+
     def _one_user_carries_excess(self, window: WindowSummary) -> bool:
         """Whether one user accounts for most of the team's smoothed token excess."""
         excess = []
@@ -1180,20 +1216,21 @@ class UsageDetector:
         )
         return observed - largest <= ceiling
 
-    def _users_pay_more(self, end: float) -> tuple[bool, int]:
+    def _users_pay_more(self, end: float, fast: bool = False) -> tuple[bool, int]:
         """Whether the team's users, not one of them, pay more per token: at least two of the
         users active within the cost horizon, and at least half of them, pay
         ``PRICIER_USER_RATIO`` times their own usual cost per token over it; and how many do.
+        ``fast`` asks the same over the fast horizon (``cost_fast_tau``).
 
         Each user is read over the horizon rather than the window: a minute holds a request or
         two of a user, so in a small team (or on a holiday) two users are rarely active in the
         same minute, while over half an hour a team that switched shows in everyone it holds.
         """
-        tau = self.settings.cost_tau
+        tau = self.settings.cost_fast_tau if fast else self.settings.cost_tau
         bar = math.log(PRICIER_USER_RATIO)
         active = pricier = 0
         for user in self.users.values():
-            excess = user.price_excess(end, tau)
+            excess = user.price_excess(end, tau, fast)
             if excess == excess:
                 active += 1
                 pricier += excess >= bar
@@ -1309,7 +1346,12 @@ class UsageDetector:
                 self.requests_short.to_plain(),
                 self.requests_long.to_plain(),
             ],
-            "price": [self.price.to_plain(), self.price_last_tail, self.cost_tokens_rate],
+            "price": [
+                self.price.to_plain(),
+                self.price_last_tail,
+                self.cost_tokens_rate,
+                self.cost_fast,
+            ],
             "ramp": self.ramp.to_plain(),
             "ceiling": self.ceiling.to_plain(),
             "breadth": [
@@ -1333,7 +1375,7 @@ class UsageDetector:
         """Inverse of :meth:`to_state`."""
         plain = msgpack.unpackb(data, raw=False)
         version = plain.get("v")
-        if version not in (1, 2, 3, 4, 5, 6, USAGE_STATE_VERSION):
+        if version not in (1, 2, 3, 4, 5, 6, 7, USAGE_STATE_VERSION):
             raise ValueError(f"unknown usage detector state version {version!r}")
         detector = cls(team, UsageDetectorSettings(**plain["settings"]))
         if "local_day" in plain:
@@ -1386,6 +1428,8 @@ class UsageDetector:
         if "ceiling" in plain:
             detector.ceiling = WorkingDayCeiling.from_plain(plain["ceiling"])
         detector.cost_tokens_rate = plain["price"][2]
+        if len(plain["price"]) > 3:
+            detector.cost_fast = list(plain["price"][3])
         (
             detector.breadth_tail.quantile,
             detector.breadth_tail.excess,

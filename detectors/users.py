@@ -590,6 +590,7 @@ class UserModel:
         "last_end",
         "requests",
         "spend",
+        "spend_fast",
         "tokens",
         "tokens_per_request",
     )
@@ -612,6 +613,9 @@ class UserModel:
         # to date, and the user's usual log cost per token of those rates (see
         # ``follow_spend``). A common decay leaves the ratio of the two rates unchanged.
         self.spend = [0.0, 0.0, math.nan, math.nan]
+        # The same two rates over the team's fast cost horizon (``cost_fast_tau``), brought up
+        # to date at the same time.
+        self.spend_fast = [0.0, 0.0]
         self.active_days = bytearray(SEASONAL_BINS)
         self.last_active_day = array("H", bytes(2 * SEASONAL_BINS))
         self.day_volume = DayVolume()
@@ -736,10 +740,18 @@ class UserModel:
         return self.active_days[seasonal_bin(ts, day_shift)] >= 2
 
     def follow_spend(
-        self, end: float, width: float, tokens: float, cost: float, tau: float, learn: bool
+        self,
+        end: float,
+        width: float,
+        tokens: float,
+        cost: float,
+        tau: float,
+        fast_tau: float,
+        learn: bool,
     ) -> None:
-        """Add a window's cost and tokens to the user's rates smoothed over ``tau``, and, if
-        ``learn``, move the usual cost per token towards the rates' ratio.
+        """Add a window's cost and tokens to the user's rates smoothed over ``tau`` (and over
+        ``fast_tau``), and, if ``learn``, move the usual cost per token towards the ratio of the
+        rates over ``tau``.
 
         The usual is a slow exponentially weighted mean of the log ratio (1 % per active
         window), each step clipped at ``USUAL_PRICE_STEP`` log units: an hour on an expensive
@@ -751,6 +763,11 @@ class UserModel:
         gain = 1.0 - math.exp(-width / tau)
         cost_rate = cost_rate * keep + gain * cost
         token_rate = token_rate * keep + gain * tokens
+        fast = self.spend_fast
+        keep = math.exp(-(end - at) / fast_tau) if at == at else 0.0
+        gain = 1.0 - math.exp(-width / fast_tau)
+        fast[0] = fast[0] * keep + gain * cost
+        fast[1] = fast[1] * keep + gain * tokens
         if learn and cost_rate > 0.0 and token_rate > 0.0:
             value = math.log(cost_rate / token_rate)
             if usual != usual:
@@ -760,10 +777,13 @@ class UserModel:
                 usual += USUAL_PRICE_RATE * max(-USUAL_PRICE_STEP, min(USUAL_PRICE_STEP, step))
         self.spend = [cost_rate, token_rate, end, usual]
 
-    def price_excess(self, end: float, tau: float) -> float:
+    def price_excess(self, end: float, tau: float, fast: bool = False) -> float:
         """Log of the user's cost per token over the last ``tau`` over their usual; NaN if
-        they sent nothing within ``tau`` or their usual is not known yet."""
+        they sent nothing within ``tau`` or their usual is not known yet. ``fast`` reads the
+        rates over the fast horizon (``tau`` is then that horizon)."""
         cost_rate, token_rate, at, usual = self.spend
+        if fast:
+            cost_rate, token_rate = self.spend_fast
         if not end - at <= tau or usual != usual or cost_rate <= 0.0 or token_rate <= 0.0:
             return math.nan
         return math.log(cost_rate / token_rate) - usual
@@ -790,6 +810,7 @@ class UserModel:
             self.day_volume.to_plain(),
             [self.context_short, self.context_streak, self.context_tail_at],
             self.spend[:3],
+            self.spend_fast,
         ]
 
     @classmethod
@@ -812,4 +833,6 @@ class UserModel:
             user.context_short, user.context_streak, user.context_tail_at = plain[10]
         if len(plain) > 11:
             user.spend[:3] = plain[11]
+        if len(plain) > 12:
+            user.spend_fast = list(plain[12])
         return user

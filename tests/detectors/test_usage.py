@@ -81,6 +81,21 @@ def test_price_switch_is_a_cost_finding() -> None:
     assert ("model", "pricey") in {(c.dimension, c.name) for c in costs[0].top_contributors}
 
 
+def test_a_switch_to_a_model_four_times_the_price_is_found_within_ten_minutes() -> None:
+    """Over half an hour, a 4x switch doubles the cost per token after about 12 minutes; over
+    the fast horizon (a quarter of an hour) after about 6."""
+    start = MONDAY + 3 * DAY + 10 * 3600
+
+    def price(ts: float) -> float:
+        return 4.0 if ts >= start else 1.0
+
+    windows = team_windows(days=4, seed=5, users=8, price_boost=price)
+    findings = run(UsageDetector("search", SETTINGS), windows)
+    costs = [at for at, f in findings if f.kind == "model_cost_shift"]
+    assert costs, "the switch was not found"
+    assert start < costs[0] <= start + 10 * 60
+
+
 def test_two_users_on_a_pricier_model_are_not_a_team_switching_models() -> None:
     """Two of eight users move to a model three times the price: the team's cost per token
     rises by about half. Spread over two people it passes the gates on who pays more, but a
@@ -235,6 +250,32 @@ def test_version_4_state_restores_with_an_empty_context_tail() -> None:
     for window in windows[len(windows) // 2 :]:
         restored.update(window)
     assert any(u.context_short != 0.0 for u in restored.users.values())
+
+
+def test_version_7_state_restores_with_empty_fast_cost_rates() -> None:
+    """State written before the switch's fast horizon (version 7) restores: the team's and its
+    users' cost and tokens over that horizon start from zero and fill from the restore."""
+    import msgpack
+
+    factory = UsageDetectorFactory(warmup_seconds=DAY)
+    detector = factory.create("search")
+    windows = list(team_windows(days=3))
+    for window in windows[: len(windows) // 2]:
+        detector.update(window)
+    plain = msgpack.unpackb(detector.to_state())
+    assert plain["price"][3][0] > 0.0
+    assert any(u[12][0] > 0.0 for u in plain["users"].values())
+    plain["v"] = 7
+    plain["price"] = plain["price"][:3]
+    plain["users"] = {name: u[:12] for name, u in plain["users"].items()}
+    restored = factory.restore("search", msgpack.packb(plain))
+    assert restored.cost_fast == [0.0, 0.0]
+    assert all(u.spend_fast == [0.0, 0.0] for u in restored.users.values())
+    assert restored.cost_tokens_rate == detector.cost_tokens_rate
+    for window in windows[len(windows) // 2 :]:
+        restored.update(window)
+    assert restored.cost_fast[0] > 0.0
+    assert any(u.spend_fast[1] > 0.0 for u in restored.users.values())
 
 
 def test_a_sparse_users_runaway_agent_is_caught_before_their_tail_is_known() -> None:
