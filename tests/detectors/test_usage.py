@@ -3,7 +3,7 @@ from __future__ import annotations
 import math
 
 from detectors import UsageDetector, UsageDetectorFactory, UsageDetectorSettings, default_factory
-from detectors.base import Finding
+from detectors.base import Finding, WindowSummary
 
 from .streams import DAY, MONDAY, team_windows
 
@@ -201,16 +201,22 @@ def test_version_1_state_restores_as_established() -> None:
     assert restored._working_days_seen() >= 2
 
 
-def test_version_3_state_restores_with_empty_day_volumes() -> None:
-    """State written before day volumes (version 3) restores; users and the team start
-    counting their days from the restore."""
-    import msgpack
-
+def halfway() -> tuple[UsageDetectorFactory, UsageDetector, list[WindowSummary]]:
+    """A factory, a detector fed the first half of three days of windows, and the windows."""
     factory = UsageDetectorFactory(warmup_seconds=DAY)
     detector = factory.create("search")
     windows = list(team_windows(days=3))
     for window in windows[: len(windows) // 2]:
         detector.update(window)
+    return factory, detector, windows
+
+
+def test_version_3_state_restores_with_empty_day_volumes() -> None:
+    """State written before day volumes (version 3) restores; users and the team start
+    counting their days from the restore."""
+    import msgpack
+
+    factory, detector, windows = halfway()
     plain = msgpack.unpackb(detector.to_state())
     assert any(u[9][6] >= 1 for u in plain["users"].values())  # days were counted
     plain["v"] = 3
@@ -229,11 +235,7 @@ def test_version_4_state_restores_with_an_empty_context_tail() -> None:
     it starts from its prior and users start smoothing their context sizes from the restore."""
     import msgpack
 
-    factory = UsageDetectorFactory(warmup_seconds=DAY)
-    detector = factory.create("search")
-    windows = list(team_windows(days=3))
-    for window in windows[: len(windows) // 2]:
-        detector.update(window)
+    factory, detector, windows = halfway()
     detector.context_tail.learn(5.0)
     plain = msgpack.unpackb(detector.to_state())
     assert any(u[10][0] != 0.0 for u in plain["users"].values())  # sizes were smoothed
@@ -257,11 +259,7 @@ def test_version_7_state_restores_with_empty_fast_cost_rates() -> None:
     users' cost and tokens over that horizon start from zero and fill from the restore."""
     import msgpack
 
-    factory = UsageDetectorFactory(warmup_seconds=DAY)
-    detector = factory.create("search")
-    windows = list(team_windows(days=3))
-    for window in windows[: len(windows) // 2]:
-        detector.update(window)
+    factory, detector, windows = halfway()
     plain = msgpack.unpackb(detector.to_state())
     assert plain["price"][3][0] > 0.0
     assert any(u[12][0] > 0.0 for u in plain["users"].values())
