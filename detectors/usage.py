@@ -5,7 +5,8 @@ Every closed window of a team updates a handful of :class:`~detectors.rates.Rate
 * the team's tokens, smoothed over 5 minutes (surges, runaway agents) and 2 hours (slow ramps);
 * the team's cost and cost per token, smoothed over 30 minutes (a switch to a pricier model moves
   cost but not tokens), and each user's cost per token over the same half hour against their
-  usual (a switch is the team's only if its users, not one of them, pay more);
+  usual (a switch is the team's only if its users, not one of them, pay more); how much more
+  the team and its users pay is also read over 15 minutes, which finds a switch sooner;
 * every active user's requests and tokens, smoothed over 5 minutes and 1 hour, each user against
   their own weekday/weekend hour-of-day profile (agent loops, off-hours loops, runaway agents).
 
@@ -107,11 +108,12 @@ WINDOWS_PER_WEEK_AT_60S = 7 * 24 * 60
 TEAM_HOUR_MIN_DAYS = 3
 # When colleagues are up too, a user alarms only at this multiple of the median colleague's ratio.
 PEER_FACTOR = 3.0
-# A user whose cost per token over the cost horizon is this many times their usual counts as
-# paying more; a team-wide switch to a pricier model needs at least two of them, and at least
-# half of the users active within the horizon (cost factors of 5-20x move every switched user
-# well past it; one user trying an expensive model is not a team switching). The team's own
-# cost per token must be at least this multiple of its expectation too.
+# A user whose cost per token over the cost horizon (or the fast one) is this many times their
+# usual counts as paying more; a team-wide switch to a pricier model needs at least two of them,
+# and at least half of the users active within that horizon (cost factors of 5-20x move every
+# switched user well past it; one user trying an expensive model is not a team switching). The
+# team's own cost per token over that horizon must be at least this multiple of its
+# expectation too.
 PRICIER_USER_RATIO = 2.0
 # The cost per token is learned only once its two smoothed rates have run this many time
 # constants. The cost's rate starts at its first window's amount (as every ``RateSeries``), the
