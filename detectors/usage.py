@@ -701,7 +701,7 @@ class UsageDetector:
         self.cost_fast[0] = self.cost_fast[0] * keep + gain * window.totals.cost_usd
         self.cost_fast[1] = self.cost_fast[1] * keep + gain * tokens_total
         self._record_day_peak(window.start, self.cost_tokens_rate)
-        price = self._log_price(fam)
+        price = self._log_price(fam, self.cost.rate, self.cost_tokens_rate)
         price_result = self.price.score(end, price)
         # A switch to a pricier model shows in the cost per token; the spend must be material,
         # and the shift must not be one person's (a user trying an expensive model for an hour
@@ -726,7 +726,7 @@ class UsageDetector:
                 # The same two rules over the fast horizon: a 4x switch doubles the cost per
                 # token over a quarter of an hour in 6 minutes, over half an hour in 12.
                 or (
-                    self._fast_log_price(fam) - price_result.expected
+                    self._log_price(fam, *self.cost_fast) - price_result.expected
                     >= math.log(PRICIER_USER_RATIO)
                     and self._users_pay_more(end, fast=True)[0]
                 )
@@ -1181,16 +1181,11 @@ class UsageDetector:
             top_contributors=self._contributors(window, "cost"),
         )
 
-    def _log_price(self, fam: _Families) -> float:
-        """The team's log cost per token now, of the rates smoothed over the cost's horizon."""
-        return math.log(self.cost.rate + self.cost.floor(fam.cost)) - math.log(
-            self.cost_tokens_rate + self.team_short.floor(fam.team_short)
-        )
-
-    def _fast_log_price(self, fam: _Families) -> float:
-        """The team's log cost per token over the fast horizon, with the same floors."""
-        return math.log(self.cost_fast[0] + self.cost.floor(fam.cost)) - math.log(
-            self.cost_fast[1] + self.team_short.floor(fam.team_short)
+    def _log_price(self, fam: _Families, cost_rate: float, tokens_rate: float) -> float:
+        """The team's log cost per token of a cost and a token rate smoothed over one horizon
+        (the cost's, or the fast one), with the floors of the team's cost and token series."""
+        return math.log(cost_rate + self.cost.floor(fam.cost)) - math.log(
+            tokens_rate + self.team_short.floor(fam.team_short)
         )
 
     def _one_user_carries_excess(self, window: WindowSummary) -> bool:

@@ -399,7 +399,9 @@ def test_cost_per_token_expectation_follows_what_the_team_pays() -> None:
             detector.update(window)
             if window.end < MONDAY + 2 * DAY:
                 continue
-            paid = detector._log_price(detector._families)
+            paid = detector._log_price(
+                detector._families, detector.cost.rate, detector.cost_tokens_rate
+            )
             expected, _ = detector.price.expected_at(window.end)
             worst = min(worst, paid - expected)
         assert worst > math.log(0.8), (seed, worst)
