@@ -85,7 +85,7 @@ from detectors.users import (
 
 log = logging.getLogger(__name__)
 
-USAGE_STATE_VERSION = 8
+USAGE_STATE_VERSION = 9
 # Events carry no time zone, so a team's local day is read from its activity: a working day is
 # centred on about 13:00 (9 to 17), and the offset from UTC is the whole number of hours that
 # puts the centre of the team's active users' hours there. Being an hour or two off moves the
@@ -503,7 +503,9 @@ class UsageDetector:
             day_excess = user.day_volume.excess() if user_warm else math.nan
             if user_warm:
                 tested_users += 1
-                elevated_users += step.requests_probability < TAIL_EXCEEDANCE
+                if step.requests_probability < TAIL_EXCEEDANCE:
+                    elevated_users += 1
+                    user.elevated_at = end
                 peer_ratios.append(user.requests.ratios()[0])
             scored.append((name, user, usage, step, user_target, alarm, day_excess))
         # Peers: when much of the team is up at once (a busy day after a holiday, a team-wide
@@ -661,7 +663,16 @@ class UsageDetector:
             # person's own range); a team-level finding needs more than one person behind it.
             # A slow ramp lifts everyone gradually, and users' own ranges follow it, so on the
             # long horizon "more than one person" means no single user carries the excess.
-            short_p = 1.0
+            # An alarm continues on laxer evidence than it starts on, and so does this rule:
+            # while the team is in alarm, a user beyond their range within the short horizon
+            # still counts (the people of a small team are rarely all active in the same minute,
+            # and a surge's second window would otherwise end the alarm it started).
+            if not (
+                self.team_alarm.active
+                and short_p < _bar(self._team_target, True)
+                and self._recently_elevated(end) >= 2
+            ):
+                short_p = 1.0
             if self._one_user_carries_excess(window):
                 long_p = 1.0
         # Breadth: many users up at once is evidence of its own, and it does not suffer from the
@@ -1198,6 +1209,12 @@ class UsageDetector:
         total = sum(excess)
         return total <= 0.0 or max(excess) >= 0.5 * total
 
+    def _recently_elevated(self, end: float) -> int:
+        """How many users were beyond their own range (the 95 % quantile of their request
+        ratio) in a window within the team's short horizon."""
+        since = end - self.settings.team_short_tau
+        return sum(1 for user in self.users.values() if user.elevated_at > since)
+
     def _one_user_carries_weekend_excess(self, observed: float, ceiling: float) -> bool:
         """Whether the team without its busiest user in the two hours the working-day ceiling
         judged (``observed`` requests against ``ceiling``) would not be above the ceiling (as
@@ -1372,7 +1389,7 @@ class UsageDetector:
         """Inverse of :meth:`to_state`."""
         plain = msgpack.unpackb(data, raw=False)
         version = plain.get("v")
-        if version not in (1, 2, 3, 4, 5, 6, 7, USAGE_STATE_VERSION):
+        if version not in (1, 2, 3, 4, 5, 6, 7, 8, USAGE_STATE_VERSION):
             raise ValueError(f"unknown usage detector state version {version!r}")
         detector = cls(team, UsageDetectorSettings(**plain["settings"]))
         if "local_day" in plain:

@@ -585,6 +585,7 @@ class UserModel:
         "context_streak",
         "context_tail_at",
         "day_volume",
+        "elevated_at",
         "first_seen",
         "last_active_day",
         "last_end",
@@ -619,6 +620,9 @@ class UserModel:
         self.active_days = bytearray(SEASONAL_BINS)
         self.last_active_day = array("H", bytes(2 * SEASONAL_BINS))
         self.day_volume = DayVolume()
+        # End of the last window in which the user's request ratio was beyond its 95 %
+        # quantile (set by the team, which counts such users).
+        self.elevated_at = -math.inf
 
     def observe(
         self, end: float, tokens: float, requests: int, width: float, horizons: UserHorizons
@@ -811,6 +815,7 @@ class UserModel:
             [self.context_short, self.context_streak, self.context_tail_at],
             self.spend[:3],
             self.spend_fast,
+            self.elevated_at,
         ]
 
     @classmethod
@@ -835,4 +840,6 @@ class UserModel:
             user.spend[:3] = plain[11]
         if len(plain) > 12:
             user.spend_fast = list(plain[12])
+        if len(plain) > 13:
+            user.elevated_at = plain[13]
         return user

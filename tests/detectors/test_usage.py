@@ -186,6 +186,26 @@ def test_an_established_team_stays_established_through_a_surge() -> None:
     assert "team_surge" in kinds or "slow_ramp" in kinds
 
 
+def test_a_surge_stays_one_alarm_while_its_people_take_turns() -> None:
+    """Eight people at four times their pace: in a given minute only one or two of them are
+    beyond their own range, so the rule that a team finding needs two such people would break
+    the alarm every few minutes. While the team is in alarm, anyone beyond their range within
+    the short horizon counts (the previous code broke this alarm after two windows)."""
+    start = MONDAY + 3 * DAY + 11 * 3600
+
+    def surge(user: str, ts: float) -> float:
+        return 0.4 * (4.0 if start <= ts < start + 2 * 3600 else 1.0)
+
+    detector = UsageDetector("search", UsageDetectorSettings())
+    flags = []
+    for window in team_windows(days=4, users=8, boost=surge, seed=4):
+        findings = detector.update(window)
+        if start <= window.start < start + 40 * 60:
+            flags.append(any(finding.user is None for finding in findings))
+    first = flags.index(True)
+    assert all(flags[first : first + 8])
+
+
 def test_version_1_state_restores_as_established() -> None:
     import msgpack
 
@@ -274,6 +294,29 @@ def test_version_7_state_restores_with_empty_fast_cost_rates() -> None:
         restored.update(window)
     assert restored.cost_fast[0] > 0.0
     assert any(u.spend_fast[1] > 0.0 for u in restored.users.values())
+
+
+def test_version_8_state_restores_with_no_user_recently_beyond_their_range() -> None:
+    """State written before users kept when they were last beyond their range (version 8)
+    restores as if none had been; the team marks them again from the restore."""
+    import msgpack
+
+    factory, detector, windows = halfway()
+    plain = msgpack.unpackb(detector.to_state())
+    assert len(next(iter(plain["users"].values()))) == 14
+    plain["v"] = 8
+    plain["users"] = {name: u[:13] for name, u in plain["users"].items()}
+    restored = factory.restore("search", msgpack.packb(plain))
+    assert all(u.elevated_at == -math.inf for u in restored.users.values())
+    middle = windows[len(windows) // 2].start
+
+    def busy_user0(user: str, ts: float) -> float:
+        return 10.0 if user == "user0" and ts >= middle else 1.0
+
+    for window in team_windows(days=3, boost=busy_user0):
+        if window.start >= middle:
+            restored.update(window)
+    assert restored.users["user0"].elevated_at > middle
 
 
 def test_a_sparse_users_runaway_agent_is_caught_before_their_tail_is_known() -> None:
