@@ -451,7 +451,15 @@ class WorkingDayCeiling:
     True
     """
 
-    __slots__ = ("closed_z", "counts", "deviations", "first_hour", "hour", "next_deviation")
+    __slots__ = (
+        "closed_off",
+        "closed_z",
+        "counts",
+        "deviations",
+        "first_hour",
+        "hour",
+        "next_deviation",
+    )
 
     def __init__(self) -> None:
         self.counts = array("f", bytes(4 * CEILING_RING_HOURS))
@@ -462,6 +470,9 @@ class WorkingDayCeiling:
         self.next_deviation = 0
         # ``z`` of the hour before ``hour`` if it was a weekend hour with a ceiling, else NaN.
         self.closed_z = math.nan
+        # Tail probability and expected two-hour count of the hour before ``hour`` if it was a
+        # busy working hour of a day off (see ``_day_off_verdict``), else NaN.
+        self.closed_off = (math.nan, math.nan)
 
     def count(
         self,
@@ -470,13 +481,15 @@ class WorkingDayCeiling:
         day_shift: float = 0.0,
         learn: bool = True,
         judge: bool = True,
+        judge_off: bool = False,
     ) -> None:
         """Add a window's ``requests`` (the window starts at ``ts``).
 
         When an hour closes, a weekend hour's ``z`` is computed (``closed_z``) if ``judge`` (the
-        owner will read it), and a working hour's deviation from its references is learned,
-        unless ``learn`` is false (the team is in alarm). Hours without a window are hours
-        without requests."""
+        owner will read it), a working hour's against its day's level (``closed_off``) if
+        ``judge_off`` and the day is a day off, and a working hour's deviation from its
+        references is learned, unless ``learn`` is false (the team is in alarm). Hours without a
+        window are hours without requests."""
         hour = int(ts // SECONDS_PER_HOUR)
         if self.hour < 0:
             self.hour = self.first_hour = hour
@@ -487,8 +500,12 @@ class WorkingDayCeiling:
                 self.counts[missing % CEILING_RING_HOURS] = 0.0
             self.hour = hour
             self.closed_z = math.nan
-            if judge and is_weekend((hour - 1) * SECONDS_PER_HOUR, day_shift):
-                self.closed_z = self._weekend_z(hour - 1, day_shift)
+            self.closed_off = (math.nan, math.nan)
+            if is_weekend((hour - 1) * SECONDS_PER_HOUR, day_shift):
+                if judge:
+                    self.closed_z = self._weekend_z(hour - 1, day_shift)
+            elif judge_off:
+                self.closed_off = self._day_off_verdict(hour - 1, day_shift)
         if hour == self.hour:
             self.counts[hour % CEILING_RING_HOURS] += requests
 
@@ -505,6 +522,73 @@ class WorkingDayCeiling:
             for h in earlier
             if h - 1 >= self.first_hour and not is_weekend(h * SECONDS_PER_HOUR, day_shift)
         ][:CEILING_DAYS]
+
+    def _hour_references(self, hour: int, day_shift: float) -> list[float]:
+        """One-hour counts at ``hour`` on the last working days seen."""
+        earlier = (hour - HOURS_PER_DAY * k for k in range(1, CEILING_LOOKBACK_DAYS + 1))
+        return [
+            float(self.counts[h % CEILING_RING_HOURS])
+            for h in earlier
+            if h >= self.first_hour and not is_weekend(h * SECONDS_PER_HOUR, day_shift)
+        ][:CEILING_DAYS]
+
+    def _day_off_verdict(self, hour: int, day_shift: float) -> tuple[float, float]:
+        """Tail probability and expected count of a working ``hour``'s two-hour count on a day
+        off; (NaN, NaN) unless the day is a day off and both hours are busy ones.
+
+        Each hour of the local day has a usual count, the median of the same hour on recent
+        working days; busy hours are those at or above the day's mean hour. The busy hours just
+        before the two judged, back to the last hour that is not busy, give the day's level
+        ``L = T / R`` (``T`` counted, ``R`` usual): the working day so far, not a nightly job's
+        hours earlier, which may or may not have run. The day is a day off when ``L`` is below
+        a third (``LOG_OFF_DAY_RATIO``) by more than one standard error,
+        ``sqrt(1/T + 1/R + S2)``. The two hours are then expected at ``E = L``
+        times their usual count ``U``: a surge on a holiday is judged against the holiday, not
+        against a working day it never reaches. The probability is the larger of two tails, each
+        covering what the other leaves out: ``z = log(O / E) / sqrt(1/O + 1/T + S2)`` (the
+        team's overdispersion), and the exact one of ``O`` given ``O + T``, binomial with
+        ``U / (U + R)`` (small counts). Only busy hours are judged: at night the people a
+        holiday keeps away are few, and what runs then (nightly jobs, colleagues elsewhere)
+        does not take the holiday.
+        """
+        nothing = (math.nan, math.nan)
+        s2 = self.overdispersion()
+        if s2 != s2 or hour - 1 < self.first_hour:
+            return nothing
+        day = _local_day(hour, day_shift)
+        usual: dict[int, float] = {}
+        for h in range(hour - HOURS_PER_DAY, hour + HOURS_PER_DAY):
+            if _local_day(h, day_shift) == day:
+                same_hours = self._hour_references(h, day_shift)
+                if len(same_hours) < 2:
+                    return nothing
+                usual[h] = statistics.median(same_hours)
+        mean = sum(usual.values()) / len(usual)
+        if hour - 1 not in usual or min(usual[hour], usual[hour - 1]) < mean:
+            return nothing
+        counted = reference = 0.0
+        earlier = hour - 2
+        while earlier >= self.first_hour and usual.get(earlier, -1.0) >= mean:
+            counted += self.counts[earlier % CEILING_RING_HOURS]
+            reference += usual[earlier]
+            earlier -= 1
+        if reference <= 0.0:
+            return nothing
+        today, usual_today = counted + 0.5, reference + 0.5
+        level = math.log(today / usual_today)
+        if level + math.sqrt(1.0 / today + 1.0 / usual_today + s2) >= -LOG_OFF_DAY_RATIO:
+            return nothing
+        count = self._two_hours(hour)
+        usual_now = usual[hour] + usual[hour - 1]
+        expected = math.exp(level) * (usual_now + 0.5)
+        observed = count + 0.5
+        z = math.log(observed / expected) / math.sqrt(1.0 / observed + 1.0 / today + s2)
+        if z <= 0.0:
+            return (1.0, expected)
+        exact = binomial_upper_tail(
+            round(count), round(count + counted), usual_now / (usual_now + reference)
+        )
+        return (max(exact, 0.5 * math.erfc(z / math.sqrt(2.0))), expected)
 
     def _learn_deviation(self, hour: int, day_shift: float) -> None:
         references = self._references(hour, day_shift)
@@ -552,6 +636,7 @@ class WorkingDayCeiling:
             self.deviations.tobytes(),
             self.next_deviation,
             self.closed_z,
+            list(self.closed_off),
         ]
 
     @classmethod
@@ -562,7 +647,47 @@ class WorkingDayCeiling:
         ceiling.hour, ceiling.first_hour = plain[1], plain[2]
         ceiling.deviations = array("f", plain[3])
         ceiling.next_deviation, ceiling.closed_z = plain[4], plain[5]
+        if len(plain) > 6:
+            ceiling.closed_off = (plain[6][0], plain[6][1])
         return ceiling
+
+
+def _local_day(hour: int, day_shift: float) -> float:
+    """The local day (days since the epoch) of UTC ``hour`` (hours since the epoch)."""
+    return (hour * SECONDS_PER_HOUR + day_shift) // SECONDS_PER_DAY
+
+
+def binomial_upper_tail(successes: int, trials: int, probability: float) -> float:
+    """P(X >= successes) for X ~ Binomial(trials, probability), summed from ``successes`` up in
+    log space (no underflow at thousands of trials); 1 at or below the mean.
+
+    Examples
+    --------
+    >>> round(binomial_upper_tail(6, 7, 0.5), 4)  # 8 of 128
+    0.0625
+    >>> binomial_upper_tail(3000, 5000, 0.5) < 1e-40
+    True
+    """
+    if successes > trials:
+        return 0.0
+    if successes <= trials * probability or probability <= 0.0:
+        return 1.0
+    if probability >= 1.0:
+        return 1.0
+    log_term = (
+        math.lgamma(trials + 1)
+        - math.lgamma(successes + 1)
+        - math.lgamma(trials - successes + 1)
+        + successes * math.log(probability)
+        + (trials - successes) * math.log1p(-probability)
+    )
+    term, total, odds = math.exp(log_term), 0.0, probability / (1.0 - probability)
+    for count in range(successes, trials + 1):
+        total += term
+        if term <= 1e-12 * total:
+            break
+        term *= (trials - count) / (count + 1) * odds
+    return min(1.0, total)
 
 
 def _day_off(value: float, reference: float) -> bool:

@@ -55,6 +55,7 @@ from detectors.rates import (
     RateParams,
     RateSeries,
     WorkingDayCeiling,
+    binomial_upper_tail,
     cusum_threshold,
 )
 from detectors.robust import (
@@ -292,27 +293,6 @@ def _young_tail_probability(probability: float, samples: int) -> float:
     return TAIL_EXCEEDANCE * math.exp(math.log(probability / TAIL_EXCEEDANCE) / stretch)
 
 
-def _binomial_upper_tail(successes: int, trials: int, probability: float) -> float:
-    """P(X >= successes) for X ~ Binomial(trials, probability).
-
-    Examples
-    --------
-    >>> round(_binomial_upper_tail(1, 1, 0.05), 3), _binomial_upper_tail(0, 5, 0.05)
-    (0.05, 1.0)
-    """
-    if successes <= 0:
-        return 1.0
-    if successes > trials:
-        return 0.0
-    below = 0.0
-    term = (1.0 - probability) ** trials
-    odds = probability / (1.0 - probability)
-    for count in range(successes):
-        below += term
-        term *= (trials - count) / (count + 1) * odds
-    return max(0.0, 1.0 - below)
-
-
 def _tokens(usage: Usage) -> float:
     return float(usage.input_tokens + usage.output_tokens)
 
@@ -454,6 +434,7 @@ class UsageDetector:
             self.day_shift,
             learn=not self.team_alarm.active,
             judge=judge_weekend,
+            judge_off=team_warm and self.day_shift_settled,
         )
         scored: list[tuple[str, UserModel, Usage, UserStep, float, bool, float]] = []
         for name, usage in window.by_user.items():
@@ -686,7 +667,7 @@ class UsageDetector:
         breadth_p = 1.0
         if req_short_p < 0.5 and elevated_users >= 2:
             breadth_p = max(
-                _binomial_upper_tail(elevated_users, tested_users, TAIL_EXCEEDANCE),
+                binomial_upper_tail(elevated_users, tested_users, TAIL_EXCEEDANCE),
                 self.breadth_tail.probability(breadth_z),
             )
         short_p = min(1.0, 1.5 * min(short_p, breadth_p))
@@ -701,6 +682,15 @@ class UsageDetector:
         if weekend_p < _bar(self._weekend_target, self.team_alarm.active):
             observed, ceiling = self.ceiling.closed_counts(self.day_shift)
             weekend_alarm = not self._one_user_carries_weekend_excess(observed, ceiling)
+        # A day off (a holiday) against its own level: a surge on it may never reach a working
+        # day's. Its working hours share the first weekend's budget per hour.
+        off_p, off_expected = self.ceiling.closed_off
+        if off_p != off_p:
+            off_p = 1.0
+        off_alarm = False
+        if off_p < _bar(self._weekend_target, self.team_alarm.active):
+            off_observed = self.ceiling.closed_counts(self.day_shift)[0]
+            off_alarm = not self._one_user_carries_weekend_excess(off_observed, off_expected)
         # Cost per token over the cost's own time constant: a pricier model moves it, more
         # tokens do not, and a few expensive requests in five minutes do not either.
         keep = math.exp(-elapsed / s.cost_tau) if elapsed != math.inf else 0.0
@@ -755,7 +745,7 @@ class UsageDetector:
                     "pricier_fast": self._users_pay_more(end, fast=True)[1],
                     "alarm": token_alarm,
                     "cost_alarm": cost_alarm, "weekend": weekend_p,
-                    "weekend_alarm": weekend_alarm,
+                    "weekend_alarm": weekend_alarm, "off": off_p, "off_alarm": off_alarm,
                     "price_excess": price - price_result.expected,
                 }
             )  # fmt: skip
@@ -765,7 +755,9 @@ class UsageDetector:
             )
         elif weekend_alarm:
             findings.append(self._weekend_finding(window, weekend_p, observed, ceiling))
-        token_alarm = token_alarm or weekend_alarm
+        elif off_alarm:
+            findings.append(self._day_off_finding(window, off_p, off_observed, off_expected))
+        token_alarm = token_alarm or weekend_alarm or off_alarm
         if cost_alarm:
             findings.append(self._cost_finding(window, cost, price_result.tail_probability))
         self.ramp.observe(end, ramp_value)
@@ -1146,6 +1138,24 @@ class UsageDetector:
             summary=(
                 f"{self.team}: {observed:,.0f} requests in the last two hours of a weekend vs at"
                 f" most {ceiling:,.0f} at the same hours of recent working days ({ratio:.1f}x)"
+            ),
+            top_contributors=self._contributors(window, "tokens"),
+        )
+
+    def _day_off_finding(
+        self, window: WindowSummary, p: float, observed: float, expected: float
+    ) -> Finding:
+        ratio = (observed + 1.0) / (expected + 1.0)
+        return Finding(
+            kind="team_surge",
+            severity=self._severity(self.team_alarm, ratio, window.end),
+            metric="requests",
+            observed=observed,
+            expected=expected,
+            score=calibrated_score(p, self._weekend_target),
+            summary=(
+                f"{self.team}: {observed:,.0f} requests in the last two hours of a day off vs"
+                f" {expected:,.0f} expected at the day's level so far ({ratio:.1f}x)"
             ),
             top_contributors=self._contributors(window, "tokens"),
         )

@@ -1,0 +1,81 @@
+"""A day off (a public holiday) is judged against its own level: a team-wide surge on it is
+news even when it stays below an ordinary working day, and the quiet day itself is not."""
+
+from __future__ import annotations
+
+import math
+
+from detectors import UsageDetector, UsageDetectorFactory, UsageDetectorSettings
+from detectors.base import Finding
+
+from .streams import DAY, MONDAY, team_windows
+
+SETTINGS = UsageDetectorSettings(warmup_seconds=2 * DAY)
+# The second Tuesday of the stream is a holiday: everyone at 12 % of a working day.
+HOLIDAY = MONDAY + 8 * DAY
+HOLIDAY_ACTIVITY = 0.12
+
+
+def _holiday(user: str, ts: float) -> float:
+    return HOLIDAY_ACTIVITY if HOLIDAY <= ts < HOLIDAY + DAY else 1.0
+
+
+def _holiday_surge(user: str, ts: float) -> float:
+    """Everyone at five times the holiday's level from 12:00 to 16:00: 0.6 of a working day."""
+    surge = 5.0 if HOLIDAY + 12 * 3600 <= ts < HOLIDAY + 16 * 3600 else 1.0
+    return _holiday(user, ts) * surge
+
+
+def _team_findings(boost, seed: int = 3) -> list[tuple[float, Finding]]:  # type: ignore[no-untyped-def]
+    detector = UsageDetector("search", SETTINGS)
+    windows = team_windows(days=9, users=30, seed=seed, boost=boost)
+    return [(w.end, f) for w in windows for f in detector.update(w) if f.user is None]
+
+
+def test_a_surge_on_a_holiday_is_a_team_surge() -> None:
+    findings = [(at, f) for at, f in _team_findings(_holiday_surge) if at >= HOLIDAY]
+    assert findings, "a 5x surge on a holiday was not found"
+    at, first = findings[0]
+    assert first.kind == "team_surge"
+    assert "day off" in first.summary
+    assert first.observed > 2.0 * first.expected
+    # Verdicts come as hours close: 12:00's at 13:00, on two hours half of which surged.
+    assert HOLIDAY + 13 * 3600 <= at <= HOLIDAY + 14 * 3600
+
+
+def test_a_quiet_holiday_raises_nothing() -> None:
+    for seed in (3, 4):
+        findings = [(at, f) for at, f in _team_findings(_holiday, seed) if at >= HOLIDAY]
+        assert findings == []
+
+
+def test_a_restored_team_continues_its_day_off_exactly() -> None:
+    windows = list(team_windows(days=9, users=30, seed=3, boost=_holiday_surge))
+    # Restored in the first minute of 13:00, before the verdict on 11:00-13:00 is read again.
+    cut = next(i for i, w in enumerate(windows) if w.start >= HOLIDAY + 13 * 3600)
+    straight = UsageDetector("search", SETTINGS)
+    straight_findings = [straight.update(w) for w in windows]
+    first = UsageDetector("search", SETTINGS)
+    resumed_findings = [first.update(w) for w in windows[: cut + 1]]
+    resumed = UsageDetectorFactory(warmup_seconds=2 * DAY).restore("search", first.to_state())
+    resumed_findings += [resumed.update(w) for w in windows[cut + 1 :]]
+    assert resumed_findings == straight_findings
+    assert any("day off" in f.summary for step in resumed_findings[cut + 1 :] for f in step)
+
+
+def test_state_without_a_day_off_verdict_restores() -> None:
+    """A ceiling saved before the day-off verdict (six fields) restores without one: the next
+    hour to close is judged as usual."""
+    import msgpack
+
+    windows = list(team_windows(days=9, users=30, seed=3, boost=_holiday_surge))
+    cut = next(i for i, w in enumerate(windows) if w.start >= HOLIDAY + 12 * 3600)
+    detector = UsageDetector("search", SETTINGS)
+    for window in windows[:cut]:
+        detector.update(window)
+    plain = msgpack.unpackb(detector.to_state())
+    plain["ceiling"] = plain["ceiling"][:6]
+    restored = UsageDetectorFactory(warmup_seconds=2 * DAY).restore("search", msgpack.packb(plain))
+    assert math.isnan(restored.ceiling.closed_off[0])
+    findings = [f for w in windows[cut:] for f in restored.update(w) if f.user is None]
+    assert any("day off" in f.summary for f in findings)
