@@ -754,9 +754,13 @@ class UsageDetector:
                 self._team_finding(window, short_p, long_p, elevated_users, tested_users)
             )
         elif weekend_alarm:
-            findings.append(self._weekend_finding(window, weekend_p, observed, ceiling))
+            findings.append(
+                self._two_hour_finding(window, "slow_ramp", weekend_p, observed, ceiling)
+            )
         elif off_alarm:
-            findings.append(self._day_off_finding(window, off_p, off_observed, off_expected))
+            findings.append(
+                self._two_hour_finding(window, "team_surge", off_p, off_observed, off_expected)
+            )
         token_alarm = token_alarm or weekend_alarm or off_alarm
         if cost_alarm:
             findings.append(self._cost_finding(window, cost, price_result.tail_probability))
@@ -1124,39 +1128,31 @@ class UsageDetector:
             top_contributors=contributors,
         )
 
-    def _weekend_finding(
-        self, window: WindowSummary, p: float, observed: float, ceiling: float
+    def _two_hour_finding(
+        self, window: WindowSummary, kind: str, p: float, observed: float, expected: float
     ) -> Finding:
-        ratio = (observed + 1.0) / (ceiling + 1.0)
-        return Finding(
-            kind="slow_ramp",
-            severity=self._severity(self.team_alarm, ratio, window.end),
-            metric="requests",
-            observed=observed,
-            expected=ceiling,
-            score=calibrated_score(p, self._weekend_target),
-            summary=(
-                f"{self.team}: {observed:,.0f} requests in the last two hours of a weekend vs at"
-                f" most {ceiling:,.0f} at the same hours of recent working days ({ratio:.1f}x)"
-            ),
-            top_contributors=self._contributors(window, "tokens"),
-        )
-
-    def _day_off_finding(
-        self, window: WindowSummary, p: float, observed: float, expected: float
-    ) -> Finding:
+        """A finding of the hourly verdicts on the team's two-hour request count: a first
+        weekend against its working days (a ``slow_ramp``), a day off against its own level (a
+        ``team_surge``)."""
         ratio = (observed + 1.0) / (expected + 1.0)
+        if kind == "slow_ramp":
+            summary = (
+                f"{self.team}: {observed:,.0f} requests in the last two hours of a weekend vs at"
+                f" most {expected:,.0f} at the same hours of recent working days ({ratio:.1f}x)"
+            )
+        else:
+            summary = (
+                f"{self.team}: {observed:,.0f} requests in the last two hours of a day off vs"
+                f" {expected:,.0f} expected at the day's level so far ({ratio:.1f}x)"
+            )
         return Finding(
-            kind="team_surge",
+            kind=kind,
             severity=self._severity(self.team_alarm, ratio, window.end),
             metric="requests",
             observed=observed,
             expected=expected,
             score=calibrated_score(p, self._weekend_target),
-            summary=(
-                f"{self.team}: {observed:,.0f} requests in the last two hours of a day off vs"
-                f" {expected:,.0f} expected at the day's level so far ({ratio:.1f}x)"
-            ),
+            summary=summary,
             top_contributors=self._contributors(window, "tokens"),
         )
 
