@@ -410,7 +410,8 @@ class DayOverDay:
 
 
 class WorkingDayCeiling:
-    """A team's weekend hours, before it has weekends of its own, against its working days.
+    """A team's weekend hours, before it has weekends of its own, against its working days;
+    and a day off's busy hours against the day's own level (see ``_day_off_verdict``).
 
     A team's first weekend has no history of its own: its weekend hours are not yet warm, and a
     slow ramp that starts on a Friday climbs through them unjudged, then is the level the team's
@@ -514,22 +515,14 @@ class WorkingDayCeiling:
             self.counts[hour % CEILING_RING_HOURS] + self.counts[(hour - 1) % CEILING_RING_HOURS]
         )
 
-    def _references(self, hour: int, day_shift: float) -> list[float]:
-        """Two-hour counts at ``hour`` on the last working days with both hours seen."""
+    def _references(self, hour: int, day_shift: float, span: int = 2) -> list[float]:
+        """``span``-hour counts (two or one) ending at ``hour`` on the last working days with
+        all their hours seen."""
         earlier = (hour - HOURS_PER_DAY * k for k in range(1, CEILING_LOOKBACK_DAYS + 1))
         return [
-            self._two_hours(h)
+            self._two_hours(h) if span == 2 else float(self.counts[h % CEILING_RING_HOURS])
             for h in earlier
-            if h - 1 >= self.first_hour and not is_weekend(h * SECONDS_PER_HOUR, day_shift)
-        ][:CEILING_DAYS]
-
-    def _hour_references(self, hour: int, day_shift: float) -> list[float]:
-        """One-hour counts at ``hour`` on the last working days seen."""
-        earlier = (hour - HOURS_PER_DAY * k for k in range(1, CEILING_LOOKBACK_DAYS + 1))
-        return [
-            float(self.counts[h % CEILING_RING_HOURS])
-            for h in earlier
-            if h >= self.first_hour and not is_weekend(h * SECONDS_PER_HOUR, day_shift)
+            if h - span + 1 >= self.first_hour and not is_weekend(h * SECONDS_PER_HOUR, day_shift)
         ][:CEILING_DAYS]
 
     def _day_off_verdict(self, hour: int, day_shift: float) -> tuple[float, float]:
@@ -559,7 +552,7 @@ class WorkingDayCeiling:
         usual: dict[int, float] = {}
         for h in range(hour - HOURS_PER_DAY, hour + HOURS_PER_DAY):
             if _local_day(h, day_shift) == day:
-                same_hours = self._hour_references(h, day_shift)
+                same_hours = self._references(h, day_shift, span=1)
                 if len(same_hours) < 2:
                     return nothing
                 usual[h] = statistics.median(same_hours)
@@ -582,7 +575,7 @@ class WorkingDayCeiling:
         usual_now = usual[hour] + usual[hour - 1]
         expected = math.exp(level) * (usual_now + 0.5)
         observed = count + 0.5
-        z = math.log(observed / expected) / math.sqrt(1.0 / observed + 1.0 / today + s2)
+        z = _log_ratio_z(observed, expected, today, s2)
         if z <= 0.0:
             return (1.0, expected)
         exact = binomial_upper_tail(
@@ -618,7 +611,7 @@ class WorkingDayCeiling:
             return math.nan
         observed = self._two_hours(hour) + 0.5
         ceiling = max(references) + 0.5
-        return math.log(observed / ceiling) / math.sqrt(1.0 / observed + 1.0 / ceiling + s2)
+        return _log_ratio_z(observed, ceiling, ceiling, s2)
 
     def closed_counts(self, day_shift: float) -> tuple[float, float]:
         """The last closed hour's two-hour request count and its working-day ceiling (NaN
@@ -650,6 +643,12 @@ class WorkingDayCeiling:
         if len(plain) > 6:
             ceiling.closed_off = (plain[6][0], plain[6][1])
         return ceiling
+
+
+def _log_ratio_z(observed: float, expected: float, known: float, s2: float) -> float:
+    """``log(observed / expected)`` in standard errors: Poisson terms for the observed count and
+    for the count ``known`` the expectation was read from, and the overdispersion ``s2``."""
+    return math.log(observed / expected) / math.sqrt(1.0 / observed + 1.0 / known + s2)
 
 
 def _local_day(hour: int, day_shift: float) -> float:
