@@ -75,6 +75,9 @@ CEILING_LOOKBACK_DAYS = 7
 CEILING_RING_HOURS = HOURS_PER_DAY * (CEILING_LOOKBACK_DAYS + 1)
 # Working hours whose deviations from their references give a team's overdispersion (four days),
 # and how many are needed before it is used (a day).
+# The hours of a local day after its working hours (9 to 17, see the team's local days): 17:00
+# to midnight, judged together as the day closes.
+EVENING_HOURS = 7
 DISPERSION_HOURS = 96
 MIN_DISPERSION_HOURS = 24
 # The median of a chi-square with one degree of freedom: the median of squared normal deviates
@@ -453,6 +456,7 @@ class WorkingDayCeiling:
     """
 
     __slots__ = (
+        "closed_evening",
         "closed_off",
         "closed_z",
         "counts",
@@ -474,6 +478,9 @@ class WorkingDayCeiling:
         # Tail probability and expected two-hour count of the hour before ``hour`` if it was a
         # busy working hour of a day off (see ``_day_off_verdict``), else NaN.
         self.closed_off = (math.nan, math.nan)
+        # Tail probability, count, ceiling and last hour of a working day's evening if the hour
+        # before ``hour`` closed one (see ``_evening_verdict``), else NaN.
+        self.closed_evening = (math.nan, math.nan, math.nan, math.nan)
 
     def count(
         self,
@@ -483,18 +490,21 @@ class WorkingDayCeiling:
         learn: bool = True,
         judge: bool = True,
         judge_off: bool = False,
+        judge_evening: bool = False,
     ) -> None:
         """Add a window's ``requests`` (the window starts at ``ts``).
 
         When an hour closes, a weekend hour's ``z`` is computed (``closed_z``) if ``judge`` (the
         owner will read it), a working hour's against its day's level (``closed_off``) if
-        ``judge_off`` and the day is a day off, and a working hour's deviation from its
+        ``judge_off`` and the day is a day off, a working day's evening as its last hour closes
+        (``closed_evening``) if ``judge_evening``, and a working hour's deviation from its
         references is learned, unless ``learn`` is false (the team is in alarm). Hours without a
         window are hours without requests."""
         hour = int(ts // SECONDS_PER_HOUR)
         if self.hour < 0:
             self.hour = self.first_hour = hour
         if hour > self.hour:
+            closed_day = _local_day(self.hour, day_shift)
             if learn and not is_weekend(self.hour * SECONDS_PER_HOUR, day_shift):
                 self._learn_deviation(self.hour, day_shift)
             for missing in range(max(self.hour + 1, hour - CEILING_RING_HOURS + 1), hour + 1):
@@ -502,13 +512,63 @@ class WorkingDayCeiling:
             self.hour = hour
             self.closed_z = math.nan
             self.closed_off = (math.nan, math.nan)
+            self.closed_evening = (math.nan, math.nan, math.nan, math.nan)
             if is_weekend((hour - 1) * SECONDS_PER_HOUR, day_shift):
                 if judge:
                     self.closed_z = self._weekend_z(hour - 1, day_shift)
             elif judge_off:
                 self.closed_off = self._day_off_verdict(hour - 1, day_shift)
+            # The last hour of the local day the previous count was in, once the day is over
+            # (hours without requests may lie between).
+            last = int(((closed_day + 1) * SECONDS_PER_DAY - day_shift) // SECONDS_PER_HOUR) - 1
+            if (
+                judge_evening
+                and _local_day(hour, day_shift) > closed_day
+                and not is_weekend(last * SECONDS_PER_HOUR, day_shift)
+            ):
+                self.closed_evening = self._evening_verdict(last, day_shift)
         if hour == self.hour:
             self.counts[hour % CEILING_RING_HOURS] += requests
+
+    def _evening_verdict(self, hour: int, day_shift: float) -> tuple[float, float, float, float]:
+        """Tail probability, count, ceiling and last hour of the evening of a working day whose
+        last hour is ``hour`` (NaNs without two earlier working days' evenings or without
+        ``S2``).
+
+        A slow ramp that starts in the morning has climbed by the evening, and the evening's
+        hours are quiet ones to the day-over-day CUSUM, which steps in busy hours only. Taken
+        together they are one count: ``O``, the requests of the ``EVENING_HOURS`` before
+        midnight, against ``C``, the highest of the same hours on the last ``CEILING_DAYS``
+        working days (the highest, as for a weekend: a holiday among them cannot lower it), as
+        ``z = log(O / C) / sqrt(1/O + 1/C + S2)`` with the team's overdispersion. One verdict
+        per working day.
+        """
+        nothing = (math.nan, math.nan, math.nan, math.nan)
+        s2 = self.overdispersion()
+        if s2 != s2:
+            return nothing
+        evenings = [
+            self._hours_sum(h, EVENING_HOURS)
+            for h in (hour - HOURS_PER_DAY * k for k in range(1, CEILING_LOOKBACK_DAYS + 1))
+            if h - EVENING_HOURS + 1 >= self.first_hour
+            and not is_weekend(h * SECONDS_PER_HOUR, day_shift)
+        ][:CEILING_DAYS]
+        if len(evenings) < 2 or hour - EVENING_HOURS + 1 < self.first_hour:
+            return nothing
+        count, ceiling = self._hours_sum(hour, EVENING_HOURS), max(evenings)
+        z = _log_ratio_z(count + 0.5, ceiling + 0.5, ceiling + 0.5, s2)
+        p = 0.5 * math.erfc(z / math.sqrt(2.0)) if z > 0.0 else 1.0
+        return (p, count, ceiling, float(hour))
+
+    def still_above(self, hour: int, day_shift: float) -> bool:
+        """Whether the two hours ending at ``hour`` were above the highest of the same hours on
+        recent working days (False without two of them)."""
+        references = self._references(hour, day_shift)
+        return len(references) >= 2 and self._two_hours(hour) > max(references)
+
+    def _hours_sum(self, hour: int, span: int) -> float:
+        """Requests of the ``span`` hours ending at ``hour``."""
+        return float(sum(self.counts[(hour - k) % CEILING_RING_HOURS] for k in range(span)))
 
     def _two_hours(self, hour: int) -> float:
         return float(
@@ -630,6 +690,7 @@ class WorkingDayCeiling:
             self.next_deviation,
             self.closed_z,
             list(self.closed_off),
+            list(self.closed_evening),
         ]
 
     @classmethod
@@ -642,6 +703,8 @@ class WorkingDayCeiling:
         ceiling.next_deviation, ceiling.closed_z = plain[4], plain[5]
         if len(plain) > 6:
             ceiling.closed_off = (plain[6][0], plain[6][1])
+        if len(plain) > 7:
+            ceiling.closed_evening = (plain[7][0], plain[7][1], plain[7][2], plain[7][3])
         return ceiling
 
 

@@ -51,6 +51,7 @@ from detectors.base import Contributor, Finding, Severity, Usage, WindowSummary
 from detectors.rates import (
     BUSY_HOURS_PER_DAY,
     CUSUM_DRIFT,
+    EVENING_HOURS,
     DayOverDay,
     RateParams,
     RateSeries,
@@ -321,6 +322,9 @@ class UsageDetector:
         # The first weekend's ceiling is tested once an hour, over the two days of one weekend in
         # the team's life: the long horizon's share of the budget, spread over those hours.
         self._weekend_target = team_budget / 3 / (2 * HOURS_PER_DAY)
+        # A working day's evening is tested once a day: half the long horizon's share of the
+        # budget (the CUSUM and the slow baseline have the other half), over five a week.
+        self._evening_target = team_budget / 3 / 2 / 5
         self._user_budget = 0.6 * s.false_alarms_per_team_week
         self.first_seen = math.nan
         self.team_short = RateSeries()
@@ -435,6 +439,7 @@ class UsageDetector:
             learn=not self.team_alarm.active,
             judge=judge_weekend,
             judge_off=team_warm and self.day_shift_settled,
+            judge_evening=team_old and self.day_shift_settled,
         )
         scored: list[tuple[str, UserModel, Usage, UserStep, float, bool, float]] = []
         for name, usage in window.by_user.items():
@@ -691,6 +696,27 @@ class UsageDetector:
         if off_p < _bar(self._weekend_target, self.team_alarm.active):
             off_observed = self.ceiling.closed_counts(self.day_shift)[0]
             off_alarm = not self._one_user_carries_weekend_excess(off_observed, off_expected)
+        # A working day's evening against the same hours of recent working days, as it closes:
+        # the hours a ramp has climbed by, which the day-over-day CUSUM leaves to the busy ones.
+        # A ramp is still on as the evening ends (a surge over by 20:00 is not news at midnight),
+        # and it is the team's: users still in warm-up (people onboarding) are left out, and the
+        # rest must be above the ceiling without its busiest user.
+        evening_p, evening_observed, evening_ceiling, evening_last = self.ceiling.closed_evening
+        evening_alarm = False
+        if (
+            team_old
+            and evening_p < self._evening_target
+            and self.ceiling.still_above(int(evening_last), self.day_shift)
+        ):
+            fresh = sum(
+                u.day_volume.requests_in(int(evening_last) - k)
+                for u in self.users.values()
+                if end - u.first_seen < s.warmup_seconds
+                for k in range(EVENING_HOURS)
+            )
+            evening_alarm = not self._one_user_carries_weekend_excess(
+                evening_observed - fresh, evening_ceiling, int(evening_last), EVENING_HOURS
+            )
         # Cost per token over the cost's own time constant: a pricier model moves it, more
         # tokens do not, and a few expensive requests in five minutes do not either.
         keep = math.exp(-elapsed / s.cost_tau) if elapsed != math.inf else 0.0
@@ -761,7 +787,11 @@ class UsageDetector:
             findings.append(
                 self._two_hour_finding(window, "team_surge", off_p, off_observed, off_expected)
             )
-        token_alarm = token_alarm or weekend_alarm or off_alarm
+        elif evening_alarm:
+            findings.append(
+                self._evening_finding(window, evening_p, evening_observed, evening_ceiling)
+            )
+        token_alarm = token_alarm or weekend_alarm or off_alarm or evening_alarm
         if cost_alarm:
             findings.append(self._cost_finding(window, cost, price_result.tail_probability))
         self.ramp.observe(end, ramp_value)
@@ -1156,6 +1186,25 @@ class UsageDetector:
             top_contributors=self._contributors(window, "tokens"),
         )
 
+    def _evening_finding(
+        self, window: WindowSummary, p: float, observed: float, ceiling: float
+    ) -> Finding:
+        """A ``slow_ramp`` finding of a working day's evening above recent working days'."""
+        ratio = (observed + 1.0) / (ceiling + 1.0)
+        return Finding(
+            kind="slow_ramp",
+            severity=self._severity(self.team_alarm, ratio, window.end),
+            metric="requests",
+            observed=observed,
+            expected=ceiling,
+            score=calibrated_score(p, self._evening_target),
+            summary=(
+                f"{self.team}: {observed:,.0f} requests this evening (17:00-24:00) vs at most"
+                f" {ceiling:,.0f} on recent working days ({ratio:.1f}x)"
+            ),
+            top_contributors=self._contributors(window, "tokens"),
+        )
+
     def team_band(self) -> tuple[float, float, float]:
         """Smoothed tokens per window now, what was expected, and the alarm level (for plots)."""
         series = self.team_short
@@ -1221,15 +1270,19 @@ class UsageDetector:
         since = end - self.settings.team_short_tau
         return sum(1 for user in self.users.values() if user.elevated_at > since)
 
-    def _one_user_carries_weekend_excess(self, observed: float, ceiling: float) -> bool:
-        """Whether the team without its busiest user in the two hours the working-day ceiling
-        judged (``observed`` requests against ``ceiling``) would not be above the ceiling (as
-        for a day volume, the rest of the team must be beyond it: one person's loop at a weekend
-        is the user model's business)."""
-        hour = self.ceiling.hour - 1
+    def _one_user_carries_weekend_excess(
+        self, observed: float, ceiling: float, hour: int | None = None, span: int = 2
+    ) -> bool:
+        """Whether the team without its busiest user in the ``span`` hours ending at ``hour``
+        (the last closed one by default) that the working-day ceiling judged (``observed``
+        requests against ``ceiling``) would not be above the ceiling (as for a day volume, the
+        rest of the team must be beyond it: one person's loop at a weekend is the user model's
+        business)."""
+        if hour is None:
+            hour = self.ceiling.hour - 1
         largest = max(
             (
-                u.day_volume.requests_in(hour) + u.day_volume.requests_in(hour - 1)
+                sum(u.day_volume.requests_in(hour - k) for k in range(span))
                 for u in self.users.values()
             ),
             default=0.0,
