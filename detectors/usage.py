@@ -686,7 +686,7 @@ class UsageDetector:
         weekend_alarm = False
         if weekend_p < _bar(self._weekend_target, self.team_alarm.active):
             observed, ceiling = self.ceiling.closed_counts(self.day_shift)
-            weekend_alarm = not self._one_user_carries_weekend_excess(observed, ceiling)
+            weekend_alarm = not self._one_user_carries_ceiling_excess(observed, ceiling)
         # A day off (a holiday) against its own level: a surge on it may never reach a working
         # day's. Its working hours share the first weekend's budget per hour.
         off_p, off_expected = self.ceiling.closed_off
@@ -695,7 +695,7 @@ class UsageDetector:
         off_alarm = False
         if off_p < _bar(self._weekend_target, self.team_alarm.active):
             off_observed = self.ceiling.closed_counts(self.day_shift)[0]
-            off_alarm = not self._one_user_carries_weekend_excess(off_observed, off_expected)
+            off_alarm = not self._one_user_carries_ceiling_excess(off_observed, off_expected)
         # A working day's evening against the same hours of recent working days, as it closes:
         # the hours a ramp has climbed by, which the day-over-day CUSUM leaves to the busy ones.
         # A ramp is still on as the evening ends (a surge over by 20:00 is not news at midnight),
@@ -714,7 +714,7 @@ class UsageDetector:
                 if end - u.first_seen < s.warmup_seconds
                 for k in range(EVENING_HOURS)
             )
-            evening_alarm = not self._one_user_carries_weekend_excess(
+            evening_alarm = not self._one_user_carries_ceiling_excess(
                 evening_observed - fresh, evening_ceiling, int(evening_last), EVENING_HOURS
             )
         # Cost per token over the cost's own time constant: a pricier model moves it, more
@@ -1270,14 +1270,14 @@ class UsageDetector:
         since = end - self.settings.team_short_tau
         return sum(1 for user in self.users.values() if user.elevated_at > since)
 
-    def _one_user_carries_weekend_excess(
+    def _one_user_carries_ceiling_excess(
         self, observed: float, ceiling: float, hour: int | None = None, span: int = 2
     ) -> bool:
         """Whether the team without its busiest user in the ``span`` hours ending at ``hour``
         (the last closed one by default) that the working-day ceiling judged (``observed``
-        requests against ``ceiling``) would not be above the ceiling (as for a day volume, the
-        rest of the team must be beyond it: one person's loop at a weekend is the user model's
-        business)."""
+        requests against ``ceiling``: a weekend's two hours, a day off's, an evening) would not
+        be above the ceiling (as for a day volume, the rest of the team must be beyond it: one
+        person's loop at a weekend is the user model's business)."""
         if hour is None:
             hour = self.ceiling.hour - 1
         largest = max(
