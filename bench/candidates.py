@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 
 from bench.separability import detected_incidents, scenario_arguments
 from detectors.rates import CHI2_1_MEDIAN, WorkingDayCeiling
+from detectors.robust import normal_quantile_upper
 from tokenradar.evaluation.benchmark import build_config
 from tokenradar.evaluation.windows import aggregate_windows
 from tokenradar.simulator import Incident, generate
@@ -279,7 +280,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         best = _best_per_incident(rows)
         missed = {key for key in best if found.get(key) is False}
         for p in (1e-2, 1e-3, TEAM_TARGET):
-            bar = _normal_quantile(p)
+            bar = normal_quantile_upper(p)
             runs = [key for v, key in clean_rows if v > bar]
             hits = {key for key, v in best.items() if v > bar}
             counted = f", {len(hits & missed)} of {len(missed)} missed now" if detect else ""
@@ -296,18 +297,6 @@ def _best_per_incident(rows: list[Row]) -> dict[tuple[object, ...], float]:
         if not is_clean:
             best[key] = max(best.get(key, -math.inf), value)
     return best
-
-
-def _normal_quantile(p: float) -> float:
-    """``z`` whose standard normal upper tail is ``p`` (bisection)."""
-    low, high = 0.0, 40.0
-    for _ in range(100):
-        middle = 0.5 * (low + high)
-        if 0.5 * math.erfc(middle / math.sqrt(2.0)) > p:
-            low = middle
-        else:
-            high = middle
-    return 0.5 * (low + high)
 
 
 if __name__ == "__main__":

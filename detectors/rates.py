@@ -518,15 +518,12 @@ class WorkingDayCeiling:
                     self.closed_z = self._weekend_z(hour - 1, day_shift)
             elif judge_off:
                 self.closed_off = self._day_off_verdict(hour - 1, day_shift)
-            # The last hour of the local day the previous count was in, once the day is over
-            # (hours without requests may lie between).
-            last = int(((closed_day + 1) * SECONDS_PER_DAY - day_shift) // SECONDS_PER_HOUR) - 1
-            if (
-                judge_evening
-                and _local_day(hour, day_shift) > closed_day
-                and not is_weekend(last * SECONDS_PER_HOUR, day_shift)
-            ):
-                self.closed_evening = self._evening_verdict(last, day_shift)
+            if judge_evening and _local_day(hour, day_shift) > closed_day:
+                # The last hour of the local day the previous count was in (hours without
+                # requests may lie between it and this one).
+                last = int(((closed_day + 1) * SECONDS_PER_DAY - day_shift) // SECONDS_PER_HOUR) - 1
+                if not is_weekend(last * SECONDS_PER_HOUR, day_shift):
+                    self.closed_evening = self._evening_verdict(last, day_shift)
         if hour == self.hour:
             self.counts[hour % CEILING_RING_HOURS] += requests
 
@@ -547,12 +544,7 @@ class WorkingDayCeiling:
         s2 = self.overdispersion()
         if s2 != s2:
             return nothing
-        evenings = [
-            self._hours_sum(h, EVENING_HOURS)
-            for h in (hour - HOURS_PER_DAY * k for k in range(1, CEILING_LOOKBACK_DAYS + 1))
-            if h - EVENING_HOURS + 1 >= self.first_hour
-            and not is_weekend(h * SECONDS_PER_HOUR, day_shift)
-        ][:CEILING_DAYS]
+        evenings = self._references(hour, day_shift, EVENING_HOURS)
         if len(evenings) < 2 or hour - EVENING_HOURS + 1 < self.first_hour:
             return nothing
         count, ceiling = self._hours_sum(hour, EVENING_HOURS), max(evenings)
@@ -564,23 +556,18 @@ class WorkingDayCeiling:
         """Whether the two hours ending at ``hour`` were above the highest of the same hours on
         recent working days (False without two of them)."""
         references = self._references(hour, day_shift)
-        return len(references) >= 2 and self._two_hours(hour) > max(references)
+        return len(references) >= 2 and self._hours_sum(hour, 2) > max(references)
 
     def _hours_sum(self, hour: int, span: int) -> float:
         """Requests of the ``span`` hours ending at ``hour``."""
         return float(sum(self.counts[(hour - k) % CEILING_RING_HOURS] for k in range(span)))
 
-    def _two_hours(self, hour: int) -> float:
-        return float(
-            self.counts[hour % CEILING_RING_HOURS] + self.counts[(hour - 1) % CEILING_RING_HOURS]
-        )
-
     def _references(self, hour: int, day_shift: float, span: int = 2) -> list[float]:
-        """``span``-hour counts (two or one) ending at ``hour`` on the last working days with
-        all their hours seen."""
+        """``span``-hour counts ending at ``hour`` on the last working days with all their
+        hours seen."""
         earlier = (hour - HOURS_PER_DAY * k for k in range(1, CEILING_LOOKBACK_DAYS + 1))
         return [
-            self._two_hours(h) if span == 2 else float(self.counts[h % CEILING_RING_HOURS])
+            self._hours_sum(h, span)
             for h in earlier
             if h - span + 1 >= self.first_hour and not is_weekend(h * SECONDS_PER_HOUR, day_shift)
         ][:CEILING_DAYS]
@@ -631,7 +618,7 @@ class WorkingDayCeiling:
         level = math.log(today / usual_today)
         if level + math.sqrt(1.0 / today + 1.0 / usual_today + s2) >= -LOG_OFF_DAY_RATIO:
             return nothing
-        count = self._two_hours(hour)
+        count = self._hours_sum(hour, 2)
         usual_now = usual[hour] + usual[hour - 1]
         expected = math.exp(level) * (usual_now + 0.5)
         observed = count + 0.5
@@ -647,7 +634,7 @@ class WorkingDayCeiling:
         references = self._references(hour, day_shift)
         if len(references) < 2:
             return
-        observed = self._two_hours(hour) + 0.5
+        observed = self._hours_sum(hour, 2) + 0.5
         reference = statistics.median(references) + 0.5
         deviation = math.log(observed / reference) ** 2 - 1.0 / observed - 1.0 / reference
         self.deviations[self.next_deviation] = deviation
@@ -669,7 +656,7 @@ class WorkingDayCeiling:
         s2 = self.overdispersion()
         if len(references) < 2 or s2 != s2:
             return math.nan
-        observed = self._two_hours(hour) + 0.5
+        observed = self._hours_sum(hour, 2) + 0.5
         ceiling = max(references) + 0.5
         return _log_ratio_z(observed, ceiling, ceiling, s2)
 
@@ -678,7 +665,7 @@ class WorkingDayCeiling:
         without references)."""
         hour = self.hour - 1
         references = self._references(hour, day_shift)
-        return self._two_hours(hour), max(references) if references else math.nan
+        return self._hours_sum(hour, 2), max(references) if references else math.nan
 
     def to_plain(self) -> list[Any]:
         """Compact msgpack-able form."""

@@ -780,16 +780,16 @@ class UsageDetector:
                 self._team_finding(window, short_p, long_p, elevated_users, tested_users)
             )
         elif weekend_alarm:
-            findings.append(
-                self._two_hour_finding(window, "slow_ramp", weekend_p, observed, ceiling)
-            )
+            findings.append(self._ceiling_finding(window, "weekend", weekend_p, observed, ceiling))
         elif off_alarm:
             findings.append(
-                self._two_hour_finding(window, "team_surge", off_p, off_observed, off_expected)
+                self._ceiling_finding(window, "day_off", off_p, off_observed, off_expected)
             )
         elif evening_alarm:
             findings.append(
-                self._evening_finding(window, evening_p, evening_observed, evening_ceiling)
+                self._ceiling_finding(
+                    window, "evening", evening_p, evening_observed, evening_ceiling
+                )
             )
         token_alarm = token_alarm or weekend_alarm or off_alarm or evening_alarm
         if cost_alarm:
@@ -1158,22 +1158,31 @@ class UsageDetector:
             top_contributors=contributors,
         )
 
-    def _two_hour_finding(
-        self, window: WindowSummary, kind: str, p: float, observed: float, expected: float
+    def _ceiling_finding(
+        self, window: WindowSummary, verdict: str, p: float, observed: float, expected: float
     ) -> Finding:
-        """A finding of the hourly verdicts on the team's two-hour request count: a first
-        weekend against its working days (a ``slow_ramp``), a day off against its own level (a
-        ``team_surge``)."""
+        """A finding of the working-day ceiling's verdicts on the team's request counts: a first
+        weekend's two hours against its working days (``"weekend"``, a ``slow_ramp``), a day
+        off's against its own level (``"day_off"``, a ``team_surge``), a working day's evening
+        against recent working evenings (``"evening"``, a ``slow_ramp``)."""
         ratio = (observed + 1.0) / (expected + 1.0)
-        if kind == "slow_ramp":
+        kind, target = "slow_ramp", self._weekend_target
+        if verdict == "weekend":
             summary = (
                 f"{self.team}: {observed:,.0f} requests in the last two hours of a weekend vs at"
                 f" most {expected:,.0f} at the same hours of recent working days ({ratio:.1f}x)"
             )
-        else:
+        elif verdict == "day_off":
+            kind = "team_surge"
             summary = (
                 f"{self.team}: {observed:,.0f} requests in the last two hours of a day off vs"
                 f" {expected:,.0f} expected at the day's level so far ({ratio:.1f}x)"
+            )
+        else:
+            target = self._evening_target
+            summary = (
+                f"{self.team}: {observed:,.0f} requests this evening (17:00-24:00) vs at most"
+                f" {expected:,.0f} on recent working days ({ratio:.1f}x)"
             )
         return Finding(
             kind=kind,
@@ -1181,27 +1190,8 @@ class UsageDetector:
             metric="requests",
             observed=observed,
             expected=expected,
-            score=calibrated_score(p, self._weekend_target),
+            score=calibrated_score(p, target),
             summary=summary,
-            top_contributors=self._contributors(window, "tokens"),
-        )
-
-    def _evening_finding(
-        self, window: WindowSummary, p: float, observed: float, ceiling: float
-    ) -> Finding:
-        """A ``slow_ramp`` finding of a working day's evening above recent working days'."""
-        ratio = (observed + 1.0) / (ceiling + 1.0)
-        return Finding(
-            kind="slow_ramp",
-            severity=self._severity(self.team_alarm, ratio, window.end),
-            metric="requests",
-            observed=observed,
-            expected=ceiling,
-            score=calibrated_score(p, self._evening_target),
-            summary=(
-                f"{self.team}: {observed:,.0f} requests this evening (17:00-24:00) vs at most"
-                f" {ceiling:,.0f} on recent working days ({ratio:.1f}x)"
-            ),
             top_contributors=self._contributors(window, "tokens"),
         )
 
