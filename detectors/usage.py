@@ -780,15 +780,27 @@ class UsageDetector:
                 self._team_finding(window, short_p, long_p, elevated_users, tested_users)
             )
         elif weekend_alarm:
-            findings.append(self._ceiling_finding(window, "weekend", weekend_p, observed, ceiling))
+            findings.append(
+                self._ceiling_finding(
+                    window, "weekend", weekend_p, observed, ceiling, self.ceiling.hour - 1, 2
+                )
+            )
         elif off_alarm:
             findings.append(
-                self._ceiling_finding(window, "day_off", off_p, off_observed, off_expected)
+                self._ceiling_finding(
+                    window, "day_off", off_p, off_observed, off_expected, self.ceiling.hour - 1, 2
+                )
             )
         elif evening_alarm:
             findings.append(
                 self._ceiling_finding(
-                    window, "evening", evening_p, evening_observed, evening_ceiling
+                    window,
+                    "evening",
+                    evening_p,
+                    evening_observed,
+                    evening_ceiling,
+                    int(evening_last),
+                    EVENING_HOURS,
                 )
             )
         token_alarm = token_alarm or weekend_alarm or off_alarm or evening_alarm
@@ -1159,12 +1171,21 @@ class UsageDetector:
         )
 
     def _ceiling_finding(
-        self, window: WindowSummary, verdict: str, p: float, observed: float, expected: float
+        self,
+        window: WindowSummary,
+        verdict: str,
+        p: float,
+        observed: float,
+        expected: float,
+        hour: int,
+        span: int,
     ) -> Finding:
-        """A finding of the working-day ceiling's verdicts on the team's request counts: a first
-        weekend's two hours against its working days (``"weekend"``, a ``slow_ramp``), a day
-        off's against its own level (``"day_off"``, a ``team_surge``), a working day's evening
-        against recent working evenings (``"evening"``, a ``slow_ramp``)."""
+        """A finding of the working-day ceiling's verdicts on the team's request counts in the
+        ``span`` hours ending at ``hour``: a first weekend's two hours against its working days
+        (``"weekend"``, a ``slow_ramp``), a day off's against its own level (``"day_off"``, a
+        ``team_surge``), a working day's evening against recent working evenings (``"evening"``,
+        a ``slow_ramp``). Its contributors are read from those hours, not from ``window`` (the
+        first window after them)."""
         ratio = (observed + 1.0) / (expected + 1.0)
         kind, target = "slow_ramp", self._weekend_target
         if verdict == "weekend":
@@ -1192,7 +1213,7 @@ class UsageDetector:
             expected=expected,
             score=calibrated_score(p, target),
             summary=summary,
-            top_contributors=self._contributors(window, "tokens"),
+            top_contributors=self._hours_contributors(expected, hour, span),
         )
 
     def team_band(self) -> tuple[float, float, float]:
@@ -1298,6 +1319,37 @@ class UsageDetector:
                 active += 1
                 pricier += excess >= bar
         return pricier >= 2 and 2 * pricier >= active, pricier
+
+    def _hours_contributors(self, expected: float, hour: int, span: int) -> tuple[Contributor, ...]:
+        """Users ranked by their share of the request excess of the ``span`` hours ending at
+        ``hour`` over ``expected`` (the team's count those hours were judged against).
+
+        Each user's part of ``expected`` is in proportion to their long-run request rate, so a
+        user's excess is what they sent beyond their usual share; a user new to the team has no
+        usual share, and all they sent counts. The users' hourly counts are those of the last
+        24 hours, which hold every span a ceiling verdict judges.
+        """
+        sent: dict[str, float] = {}
+        usual: dict[str, float] = {}
+        for name, user in self.users.items():
+            sent[name] = sum(user.day_volume.requests_in(hour - k) for k in range(span))
+            rate = user.requests.mean_rate
+            usual[name] = rate if rate == rate else 0.0
+        usual_total = sum(usual.values())
+        excess = {
+            name: max(
+                0.0,
+                count - (expected * usual[name] / usual_total if usual_total > 0.0 else 0.0),
+            )
+            for name, count in sent.items()
+        }
+        total = sum(excess.values())
+        if total <= 0.0:
+            return ()
+        ranked = sorted(excess.items(), key=lambda item: (-item[1], item[0]))[:3]
+        return tuple(
+            Contributor("user", name, value / total) for name, value in ranked if value > 0
+        )
 
     def _contributors(self, window: WindowSummary, metric: str) -> tuple[Contributor, ...]:
         """Users, models and tools ranked by their share of the window's excess."""

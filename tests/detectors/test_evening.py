@@ -79,3 +79,21 @@ def test_the_ceiling_judges_each_working_evening_once_as_the_day_closes() -> Non
     thursday, doubled = (p for _, p in verdicts)
     assert thursday > 0.01
     assert doubled < 1e-6
+
+
+def test_an_evening_finding_names_the_users_above_their_usual_share_of_the_evening() -> None:
+    """Ten of thirty people at 2.5 times their usual rate through Thursday evening: the finding's
+    contributors are users, read from the evening's hours, and they are among the ten, each with
+    about a tenth of the excess."""
+    boosted = {f"user{i}" for i in range(10)}
+
+    def evening(user: str, ts: float) -> float:
+        on = THURSDAY + 17 * HOUR <= ts < THURSDAY + DAY
+        return 2.5 if on and user in boosted else 1.0
+
+    findings = [f for _, f in _team_findings(evening) if "evening" in f.summary]
+    assert findings, "a third of the team at 2.5 times its evening rate was not found"
+    contributors = findings[0].top_contributors
+    assert [c.dimension for c in contributors] == ["user"] * 3
+    assert {c.name for c in contributors} <= boosted
+    assert all(0.05 < c.share < 0.2 for c in contributors)
