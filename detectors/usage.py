@@ -1324,17 +1324,17 @@ class UsageDetector:
         """Users ranked by their share of the request excess of the ``span`` hours ending at
         ``hour`` over ``expected`` (the team's count those hours were judged against).
 
-        Each user's part of ``expected`` is in proportion to their long-run request rate, so a
-        user's excess is what they sent beyond their usual share; a user new to the team has no
-        usual share, and all they sent counts. The users' hourly counts are those of the last
-        24 hours, which hold every span a ceiling verdict judges.
+        Each user's part of ``expected`` is in proportion to their long-run request rate (idle
+        time counted), so a user's excess is what they sent beyond their usual share. The users'
+        hourly counts are those of the last 24 hours, which hold every span a ceiling verdict
+        judges.
         """
         sent: dict[str, float] = {}
         usual: dict[str, float] = {}
         for name, user in self.users.items():
             sent[name] = sum(user.day_volume.requests_in(hour - k) for k in range(span))
             rate = user.requests.mean_rate
-            usual[name] = rate if rate == rate else 0.0
+            usual[name] = rate if rate == rate else 0.0  # NaN only before a user's first window
         usual_total = sum(usual.values())
         excess = {
             name: max(
