@@ -41,6 +41,7 @@ from detectors.robust import (
     StepResult,
     TailTracker,
     is_weekend,
+    normal_upper_tail,
     seasonal_bin,
 )
 
@@ -73,11 +74,11 @@ MAX_GAP_SUMMARY_SECONDS = 2 * SECONDS_PER_DAY
 CEILING_DAYS = 3
 CEILING_LOOKBACK_DAYS = 7
 CEILING_RING_HOURS = HOURS_PER_DAY * (CEILING_LOOKBACK_DAYS + 1)
-# Working hours whose deviations from their references give a team's overdispersion (four days),
-# and how many are needed before it is used (a day).
 # The hours of a local day after its working hours (9 to 17, see the team's local days): 17:00
 # to midnight, judged together as the day closes.
 EVENING_HOURS = 7
+# Working hours whose deviations from their references give a team's overdispersion (four days),
+# and how many are needed before it is used (a day).
 DISPERSION_HOURS = 96
 MIN_DISPERSION_HOURS = 24
 # The median of a chi-square with one degree of freedom: the median of squared normal deviates
@@ -504,7 +505,7 @@ class WorkingDayCeiling:
         if self.hour < 0:
             self.hour = self.first_hour = hour
         if hour > self.hour:
-            closed_day = _local_day(self.hour, day_shift)
+            previous = self.hour
             if learn and not is_weekend(self.hour * SECONDS_PER_HOUR, day_shift):
                 self._learn_deviation(self.hour, day_shift)
             for missing in range(max(self.hour + 1, hour - CEILING_RING_HOURS + 1), hour + 1):
@@ -518,6 +519,7 @@ class WorkingDayCeiling:
                     self.closed_z = self._weekend_z(hour - 1, day_shift)
             elif judge_off:
                 self.closed_off = self._day_off_verdict(hour - 1, day_shift)
+            closed_day = _local_day(previous, day_shift)
             if judge_evening and _local_day(hour, day_shift) > closed_day:
                 # The last hour of the local day the previous count was in (hours without
                 # requests may lie between it and this one).
@@ -549,7 +551,7 @@ class WorkingDayCeiling:
             return nothing
         count, ceiling = self._hours_sum(hour, EVENING_HOURS), max(evenings)
         z = _log_ratio_z(count + 0.5, ceiling + 0.5, ceiling + 0.5, s2)
-        p = 0.5 * math.erfc(z / math.sqrt(2.0)) if z > 0.0 else 1.0
+        p = normal_upper_tail(z) if z > 0.0 else 1.0
         return (p, count, ceiling, float(hour))
 
     def still_above(self, hour: int, day_shift: float) -> bool:
@@ -628,7 +630,7 @@ class WorkingDayCeiling:
         exact = binomial_upper_tail(
             round(count), round(count + counted), usual_now / (usual_now + reference)
         )
-        return (max(exact, 0.5 * math.erfc(z / math.sqrt(2.0))), expected)
+        return (max(exact, normal_upper_tail(z)), expected)
 
     def _learn_deviation(self, hour: int, day_shift: float) -> None:
         references = self._references(hour, day_shift)

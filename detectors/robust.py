@@ -147,6 +147,15 @@ def normal_quantile_upper(p: float) -> float:
     return t - numerator / denominator
 
 
+def normal_upper_tail(z: float) -> float:
+    """The upper-tail probability of ``z`` under a standard normal.
+
+    >>> normal_upper_tail(0.0), round(normal_upper_tail(normal_quantile_upper(1e-3)), 4)
+    (0.5, 0.001)
+    """
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
 def decay_weight(elapsed: float, half_life: float) -> float:
     """Weight of a new observation in an exponentially weighted mean after ``elapsed``."""
     if half_life <= 0.0:
@@ -363,7 +372,7 @@ class RobustSeries:
         if z <= self.tail_q:
             # Below the tracked quantile: interpolate on the normal scale, enough for ranking.
             reference = z * NORMAL_Q95 / max(self.tail_q, 1e-6)
-            return min(1.0, 0.5 * math.erfc(reference / math.sqrt(2.0)))
+            return normal_upper_tail(reference)
         return TAIL_EXCEEDANCE * math.exp(-(z - self.tail_q) / max(self.tail_excess, 1e-3))
 
     def threshold(self, target_probability: float) -> float:
@@ -529,7 +538,7 @@ class TailTracker:
         """Tail probability of ``z``."""
         if z <= self.quantile:
             reference = z * NORMAL_Q95 / max(self.quantile, 1e-6)
-            return min(1.0, 0.5 * math.erfc(reference / math.sqrt(2.0)))
+            return normal_upper_tail(reference)
         return TAIL_EXCEEDANCE * math.exp(-(z - self.quantile) / max(self.excess, 1e-3))
 
     def threshold(self, target_probability: float) -> float:

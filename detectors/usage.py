@@ -75,6 +75,7 @@ from detectors.robust import (
     exponential_tail_probability,
     is_weekend,
     learn_tail_step,
+    normal_upper_tail,
     seasonal_bin,
 )
 from detectors.users import (
@@ -682,11 +683,13 @@ class UsageDetector:
         weekend_p = 1.0
         z = self.ceiling.closed_z
         if judge_weekend and z == z and z > 0.0:
-            weekend_p = 0.5 * math.erfc(z / math.sqrt(2.0))
+            weekend_p = normal_upper_tail(z)
         weekend_alarm = False
         if weekend_p < _bar(self._weekend_target, self.team_alarm.active):
             observed, ceiling = self.ceiling.closed_counts(self.day_shift)
-            weekend_alarm = not self._one_user_carries_ceiling_excess(observed, ceiling)
+            weekend_alarm = not self._one_user_carries_ceiling_excess(
+                observed, ceiling, self.ceiling.hour - 1, 2
+            )
         # A day off (a holiday) against its own level: a surge on it may never reach a working
         # day's. Its working hours share the first weekend's budget per hour.
         off_p, off_expected = self.ceiling.closed_off
@@ -695,7 +698,9 @@ class UsageDetector:
         off_alarm = False
         if off_p < _bar(self._weekend_target, self.team_alarm.active):
             off_observed = self.ceiling.closed_counts(self.day_shift)[0]
-            off_alarm = not self._one_user_carries_ceiling_excess(off_observed, off_expected)
+            off_alarm = not self._one_user_carries_ceiling_excess(
+                off_observed, off_expected, self.ceiling.hour - 1, 2
+            )
         # A working day's evening against the same hours of recent working days, as it closes:
         # the hours a ramp has climbed by, which the day-over-day CUSUM leaves to the busy ones.
         # A ramp is still on as the evening ends (a surge over by 20:00 is not news at midnight),
@@ -709,10 +714,9 @@ class UsageDetector:
             and self.ceiling.still_above(int(evening_last), self.day_shift)
         ):
             fresh = sum(
-                u.day_volume.requests_in(int(evening_last) - k)
+                u.day_volume.requests_in(int(evening_last), EVENING_HOURS)
                 for u in self.users.values()
                 if end - u.first_seen < s.warmup_seconds
-                for k in range(EVENING_HOURS)
             )
             evening_alarm = not self._one_user_carries_ceiling_excess(
                 evening_observed - fresh, evening_ceiling, int(evening_last), EVENING_HOURS
@@ -1282,21 +1286,15 @@ class UsageDetector:
         return sum(1 for user in self.users.values() if user.elevated_at > since)
 
     def _one_user_carries_ceiling_excess(
-        self, observed: float, ceiling: float, hour: int | None = None, span: int = 2
+        self, observed: float, ceiling: float, hour: int, span: int
     ) -> bool:
         """Whether the team without its busiest user in the ``span`` hours ending at ``hour``
-        (the last closed one by default) that the working-day ceiling judged (``observed``
+        that the working-day ceiling judged (``observed``
         requests against ``ceiling``: a weekend's two hours, a day off's, an evening) would not
         be above the ceiling (as for a day volume, the rest of the team must be beyond it: one
         person's loop at a weekend is the user model's business)."""
-        if hour is None:
-            hour = self.ceiling.hour - 1
         largest = max(
-            (
-                sum(u.day_volume.requests_in(hour - k) for k in range(span))
-                for u in self.users.values()
-            ),
-            default=0.0,
+            (u.day_volume.requests_in(hour, span) for u in self.users.values()), default=0.0
         )
         return observed - largest <= ceiling
 
@@ -1332,7 +1330,7 @@ class UsageDetector:
         sent: dict[str, float] = {}
         usual: dict[str, float] = {}
         for name, user in self.users.items():
-            sent[name] = sum(user.day_volume.requests_in(hour - k) for k in range(span))
+            sent[name] = user.day_volume.requests_in(hour, span)
             rate = user.requests.mean_rate
             usual[name] = rate if rate == rate else 0.0  # NaN only before a user's first window
         usual_total = sum(usual.values())

@@ -175,18 +175,24 @@ class DayVolume:
             return math.nan
         return math.log((self.trailing + 1.0) / (max(self.totals) + 1.0))
 
-    def requests_in(self, hour: int) -> float:
-        """Requests counted in ``hour`` (hours since the epoch) of the last 24 counted.
+    def requests_in(self, hour: int, span: int = 1) -> float:
+        """Requests counted in the ``span`` hours ending at ``hour`` (hours since the epoch),
+        of the last 24 counted.
 
         >>> volume = DayVolume()
         >>> volume.count(3600.0 * 10, 4.0, 0.0)
         >>> volume.count(3600.0 * 12, 2.0, 0.0)
         >>> volume.requests_in(10), volume.requests_in(11), volume.requests_in(13)
         (4.0, 0.0, 0.0)
+        >>> volume.requests_in(12, 3), volume.requests_in(12, 2)
+        (6.0, 2.0)
         """
-        if hour > self.hour or hour <= self.hour - 24:
-            return 0.0
-        return float(self.hours[hour % 24])
+        return float(
+            sum(
+                self.hours[h % 24]
+                for h in range(max(hour - span + 1, self.hour - 23), min(hour, self.hour) + 1)
+            )
+        )
 
     def excess_without(self, part: DayVolume) -> float:
         """:meth:`excess` of this volume (a team's) without ``part`` (one of its users, counted
