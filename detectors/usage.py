@@ -88,7 +88,7 @@ from detectors.users import (
 
 log = logging.getLogger(__name__)
 
-USAGE_STATE_VERSION = 9
+USAGE_STATE_VERSION = 10
 # Events carry no time zone, so a team's local day is read from its activity: a working day is
 # centred on about 13:00 (9 to 17), and the offset from UTC is the whole number of hours that
 # puts the centre of the team's active users' hours there. Being an hour or two off moves the
@@ -104,7 +104,8 @@ DAYS_OF_PEAKS = 8
 # A day counts as a working day when its peak rate is at least this share of the highest peak
 # remembered (today's included): a weekend or a holiday is a fraction of a working day.
 WORKING_DAY_PEAK_SHARE = 0.5
-# Completed working weekdays a team must have seen before any of its series (team or user) alarm.
+# Completed working weekdays a team must have seen before any of its series (team or user) alarm;
+# and weekdays a user must have been active on (today counts) before their own range is judged.
 MIN_WORKING_DAYS = 2
 WINDOWS_PER_WEEK_AT_60S = 7 * 24 * 60
 # Days (today included) a team must have been active in an hour before its series alarm there.
@@ -448,9 +449,13 @@ class UsageDetector:
             if user is None:
                 user = self.users[name] = UserModel(first_seen=window.start)
             tokens = _tokens(usage)
-            user_warm = (
-                team_old and end - user.first_seen >= s.warmup_seconds and user.knows_its_tail()
+            # A user's own range is judged once they are two days old and have worked two
+            # weekdays: someone who joins on a Saturday has only a weekend behind them on their
+            # first Monday, and that Monday is a new person's first busy morning, not news.
+            user_settled = (
+                end - user.first_seen >= s.warmup_seconds and user.working_days >= MIN_WORKING_DAYS
             )
+            user_warm = team_old and user_settled and user.knows_its_tail()
             if not user_warm:
                 fresh_tokens += tokens
                 fresh_cost += usage.cost_usd
@@ -470,7 +475,7 @@ class UsageDetector:
             alarm = user_warm and step.tail_probability < _bar(
                 user_target, name in self.user_alarms
             )
-            if not user_warm and team_old and end - user.first_seen >= s.warmup_seconds:
+            if not user_warm and team_old and user_settled:
                 # A sparse user's tail rests on few active periods for weeks. A runaway agent
                 # of theirs is caught all the same, against a bar widened for that uncertainty
                 # (see ``_young_user_may_start``).
@@ -1488,7 +1493,7 @@ class UsageDetector:
         """Inverse of :meth:`to_state`."""
         plain = msgpack.unpackb(data, raw=False)
         version = plain.get("v")
-        if version not in (1, 2, 3, 4, 5, 6, 7, 8, USAGE_STATE_VERSION):
+        if version not in (1, 2, 3, 4, 5, 6, 7, 8, 9, USAGE_STATE_VERSION):
             raise ValueError(f"unknown usage detector state version {version!r}")
         detector = cls(team, UsageDetectorSettings(**plain["settings"]))
         if "local_day" in plain:

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.robust import (
+    HOURS_PER_DAY,
     NORMAL_MEAN_EXCESS_95,
     SEASONAL_BINS,
     SECONDS_PER_DAY,
@@ -595,11 +596,13 @@ class UserModel:
         "first_seen",
         "last_active_day",
         "last_end",
+        "last_working_day",
         "requests",
         "spend",
         "spend_fast",
         "tokens",
         "tokens_per_request",
+        "working_days",
     )
 
     def __init__(self, first_seen: float) -> None:
@@ -629,6 +632,10 @@ class UserModel:
         # End of the last window in which the user's request ratio was beyond its 95 %
         # quantile (set by the team, which counts such users).
         self.elevated_at = -math.inf
+        # How many weekdays (of the team's days) the user has been active on, and the last one:
+        # a person who joins on a Saturday has only a weekend behind them on their first Monday.
+        self.working_days = 0
+        self.last_working_day = -1
 
     def observe(
         self, end: float, tokens: float, requests: int, width: float, horizons: UserHorizons
@@ -732,6 +739,11 @@ class UserModel:
                 self.tokens_per_request += 0.02 * (ratio - self.tokens_per_request)
         day = int(end // SECONDS_PER_DAY) % 65_536
         b = seasonal_bin(end - width, horizons.day_shift)
+        if b < HOURS_PER_DAY:
+            local_day = int((end - width + horizons.day_shift) // SECONDS_PER_DAY)
+            if local_day != self.last_working_day:
+                self.last_working_day = local_day
+                self.working_days = min(self.working_days + 1, 255)
         if self.last_active_day[b] != day:
             self.last_active_day[b] = day
             self.active_days[b] = min(self.active_days[b] + 1, 255)
@@ -822,6 +834,7 @@ class UserModel:
             self.spend[:3],
             self.spend_fast,
             self.elevated_at,
+            [self.working_days, self.last_working_day],
         ]
 
     @classmethod
@@ -848,4 +861,10 @@ class UserModel:
             user.spend_fast = list(plain[12])
         if len(plain) > 13:
             user.elevated_at = plain[13]
+        if len(plain) > 14:
+            user.working_days, user.last_working_day = plain[14]
+        else:
+            # Written before weekdays were counted: the most days the user was active in one
+            # weekday hour is as many weekdays as they are known to have worked.
+            user.working_days = max(user.active_days[:HOURS_PER_DAY])
         return user

@@ -303,7 +303,7 @@ def test_version_8_state_restores_with_no_user_recently_beyond_their_range() -> 
 
     factory, detector, windows = halfway()
     plain = msgpack.unpackb(detector.to_state())
-    assert len(next(iter(plain["users"].values()))) == 14
+    assert len(next(iter(plain["users"].values()))) == 15
     plain["v"] = 8
     plain["users"] = {name: u[:13] for name, u in plain["users"].items()}
     restored = factory.restore("search", msgpack.packb(plain))
@@ -317,6 +317,54 @@ def test_version_8_state_restores_with_no_user_recently_beyond_their_range() -> 
         if window.start >= middle:
             restored.update(window)
     assert restored.users["user0"].elevated_at > middle
+
+
+def test_version_9_state_restores_weekdays_worked_from_the_active_hours() -> None:
+    """State written before users counted the weekdays they worked (version 9) restores each
+    user with the most days they were active in one weekday hour: as many weekdays as they are
+    known to have worked, so people already judged on their own range stay so."""
+    import msgpack
+
+    factory, detector, _ = halfway()
+    assert all(u.working_days >= 2 for u in detector.users.values())
+    plain = msgpack.unpackb(detector.to_state())
+    plain["v"] = 9
+    plain["users"] = {name: u[:14] for name, u in plain["users"].items()}
+    restored = factory.restore("search", msgpack.packb(plain))
+    for name, user in restored.users.items():
+        assert user.working_days == max(detector.users[name].active_days[:24])
+        assert 2 <= user.working_days <= detector.users[name].working_days
+
+
+def test_a_person_who_joins_on_a_saturday_is_not_news_on_their_first_monday() -> None:
+    """A newcomer's first days are a weekend of a few small requests; on Monday they work like
+    their colleagues. Two days from first sight, with a tail learned from the weekend, that
+    Monday is several times their range in an hour they have never worked: until they have
+    worked two weekdays it is judged as a new person's is (only a runaway agent counts), and
+    nothing is raised. Their first finding would otherwise come on Monday morning."""
+    joined = MONDAY + 5 * DAY
+    monday = MONDAY + 7 * DAY
+
+    def boost(user: str, ts: float) -> float:
+        if user != "user7":
+            return 1.0
+        if ts < joined:
+            return 0.0
+        return 2.0 if ts < monday else 1.0
+
+    def small_weekend_requests(user: str, ts: float) -> float:
+        return 0.3 if user == "user7" and ts < monday else 1.0
+
+    detector = UsageDetector("search", SETTINGS)
+    windows = team_windows(
+        users=8, days=9, seed=4, boost=boost, context_boost=small_weekend_requests
+    )
+    findings = run(detector, windows)
+    newcomer = detector.users["user7"]
+    assert newcomer.first_seen >= joined and newcomer.knows_its_tail()
+    assert [(at, f.kind) for at, f in findings if f.user == "user7"] == []
+    assert [f for _, f in findings] == []
+    assert newcomer.working_days == 2  # Monday and Tuesday
 
 
 def test_a_sparse_users_runaway_agent_is_caught_before_their_tail_is_known() -> None:
