@@ -10,6 +10,12 @@ JSON record per seed: every incident (kind, team, user, start, found, delay) and
     PYTHONPATH=. python bench/outcomes.py run --seeds 11,12,13 --jobs 2 --out before.json
     PYTHONPATH=. python bench/outcomes.py diff before.json after.json
     PYTHONPATH=. python bench/outcomes.py delays before.json after.json   # median delay per kind
+    PYTHONPATH=. python bench/outcomes.py misses before.json --jobs 2     # what the misses raised
+
+``misses`` replays, team by team, the teams of the incidents a run missed and lists the findings
+each such team raised between the incident's start and its end plus 30 minutes (any user's): a
+miss that raised nothing is below every test's bar; one with findings was lost between a finding
+and an alert (which needs a finding held for two windows in a row).
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from functools import partial
 from typing import Any
 
 from detectors import default_factory
-from tokenradar.evaluation.benchmark import DEFAULT_SIZE, run_scenario
+from tokenradar.evaluation.benchmark import DEFAULT_SIZE, build_config, run_scenario
+from tokenradar.evaluation.windows import aggregate_windows
+from tokenradar.simulator import generate
 
 
 def outcomes(
@@ -94,6 +102,26 @@ def difference(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> lis
     return lines
 
 
+def missed_findings(seed: int, missed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each of scenario ``seed``'s ``missed`` incidents (records of :func:`outcomes`), the
+    findings its team raised during it: minutes after its start, kind and user."""
+    simulation = generate(build_config(seed))
+    incidents = {(i.kind, i.team, i.start): i for i in simulation.true_incidents}
+    spans = [incidents[(m["kind"], m["team"], m["start"])] for m in missed]
+    detectors = {i.team: default_factory().create(i.team) for i in spans}
+    raised: list[list[tuple[float, str, str | None]]] = [[] for _ in spans]
+    for window in aggregate_windows(simulation.events()):
+        detector = detectors.get(window.team)
+        if detector is None:
+            continue
+        findings = detector.update(window)
+        for incident, seen in zip(spans, raised, strict=True):
+            if incident.team == window.team and incident.start <= window.end <= incident.end + 1800:
+                minutes = round((window.end - incident.start) / 60.0, 1)
+                seen += [(minutes, f.kind, f.user) for f in findings]
+    return [{"seed": seed, **m, "findings": seen} for m, seen in zip(missed, raised, strict=True)]
+
+
 def median_delays(records: list[dict[str, Any]]) -> dict[str, tuple[int, float]]:
     """Per incident kind (and ``all``), how many incidents were found and their median delay
     in minutes of event time."""
@@ -121,7 +149,27 @@ def main(argv: Iterable[str] | None = None) -> None:
     diff.add_argument("after")
     delays = commands.add_parser("delays")
     delays.add_argument("runs", nargs="+")
+    misses = commands.add_parser("misses")
+    misses.add_argument("run")
+    misses.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args(None if argv is None else list(argv))
+    if args.command == "misses":
+        with open(args.run) as f:
+            jobs = [
+                (r["seed"], [i for i in r["incidents"] if not i["found"]]) for r in json.load(f)
+            ]
+        jobs = [(seed, missed) for seed, missed in jobs if missed]
+        with ProcessPoolExecutor(args.jobs) as pool:
+            results = [m for ms in pool.map(missed_findings, *zip(*jobs, strict=True)) for m in ms]
+        for m in results:
+            who = f" {m['user']}" if m["user"] else ""
+            print(
+                f"{m['seed']} {m['kind']} {m['team']}{who}: {len(m['findings'])} findings "
+                + " ".join(f"{t}min:{kind}" for t, kind, _ in m["findings"][:6])
+            )
+        quiet = sum(1 for m in results if not m["findings"])
+        print(f"{len(results)} missed incidents; {quiet} raised no finding during them")
+        return
     if args.command == "delays":
         for name in args.runs:
             with open(name) as f:

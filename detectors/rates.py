@@ -505,7 +505,7 @@ class WorkingDayCeiling:
         if self.hour < 0:
             self.hour = self.first_hour = hour
         if hour > self.hour:
-            previous = self.hour
+            closed_day = _local_day(self.hour, day_shift) if judge_evening else math.nan
             if learn and not is_weekend(self.hour * SECONDS_PER_HOUR, day_shift):
                 self._learn_deviation(self.hour, day_shift)
             for missing in range(max(self.hour + 1, hour - CEILING_RING_HOURS + 1), hour + 1):
@@ -519,7 +519,6 @@ class WorkingDayCeiling:
                     self.closed_z = self._weekend_z(hour - 1, day_shift)
             elif judge_off:
                 self.closed_off = self._day_off_verdict(hour - 1, day_shift)
-            closed_day = _local_day(previous, day_shift)
             if judge_evening and _local_day(hour, day_shift) > closed_day:
                 # The last hour of the local day the previous count was in (hours without
                 # requests may lie between it and this one).

@@ -739,14 +739,17 @@ class UserModel:
                 self.tokens_per_request += 0.02 * (ratio - self.tokens_per_request)
         day = int(end // SECONDS_PER_DAY) % 65_536
         b = seasonal_bin(end - width, horizons.day_shift)
-        if b < HOURS_PER_DAY:
-            local_day = int((end - width + horizons.day_shift) // SECONDS_PER_DAY)
-            if local_day != self.last_working_day:
-                self.last_working_day = local_day
-                self.working_days = min(self.working_days + 1, 255)
         if self.last_active_day[b] != day:
             self.last_active_day[b] = day
             self.active_days[b] = min(self.active_days[b] + 1, 255)
+            # A user's first window of a local day is the first of that day in its hour too
+            # (each hour of a local day is one UTC hour of one UTC day), so weekdays are counted
+            # here, once per hour and day, not in every window.
+            if b < HOURS_PER_DAY:
+                local_day = int((end - width + horizons.day_shift) // SECONDS_PER_DAY)
+                if local_day != self.last_working_day:
+                    self.last_working_day = local_day
+                    self.working_days = min(self.working_days + 1, 255)
 
     def knows_its_tail(self) -> bool:
         """Whether the tails rest on enough active periods (``MIN_TAIL_SAMPLES``) to be trusted."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.outcomes import difference, median_delays
+from bench.outcomes import difference, median_delays, missed_findings
 
 
 def _record(seed: int, found: list[bool], alarms: list[tuple[str, str]]) -> dict[str, Any]:
@@ -51,3 +51,24 @@ def test_median_delays_per_kind_count_only_found_incidents() -> None:
         "slow_ramp": (1, 10.0),
         "user_runaway": (2, 2.0),
     }
+
+
+def test_the_findings_during_an_incident_are_listed_from_its_start() -> None:
+    """Given as if it had been missed, a runaway agent of development seed 119 (found 3.5
+    minutes in) comes back with its team's findings during it, from the window the agent's user
+    was first flagged; the record is returned whole, with its findings beside it."""
+    delay = 210.0
+    incident: dict[str, Any] = {
+        "kind": "runaway_agent",
+        "team": "forecasting",
+        "user": "maria.eriksen",
+        "start": 1793884980.0,
+        "found": True,
+        "delay": delay,
+    }
+    [listed] = missed_findings(119, [incident])
+    assert {k: listed[k] for k in incident} == incident and listed["seed"] == 119
+    first_minute, kind, user = listed["findings"][0]
+    assert 0.0 <= first_minute <= delay / 60.0
+    assert (kind, user) == ("runaway_agent", "maria.eriksen")
+    assert all(minute >= 0.0 for minute, _, _ in listed["findings"])
