@@ -430,11 +430,16 @@ class WorkingDayCeiling:
     ``S2`` the team's overdispersion. ``S2`` is read off the team's own working hours: the
     median over the last ``DISPERSION_HOURS`` of them of ``log(O / C_median)^2 - 1/O - 1/C_median``
     (``C_median`` the median of the same references), divided by the median of a chi-square with
-    one degree of freedom. Counts carry half an event, so that empty hours are defined.
+    one degree of freedom. Counts carry half an event, so that empty hours are defined. Until
+    ``MIN_DISPERSION_HOURS`` working hours have two earlier working days, the hours of the
+    team's second working day, each against the first's, make up the number: the team's third
+    day (a holiday, a surge on it) is judged with an ``S2`` instead of not at all, and from the
+    fourth day on those hours are no longer used (one day against one other varies more than a
+    day against the median of three).
 
     The state is the last eight days' hourly request counts (a ring over UTC hours: the same clock
     hour on earlier days does not depend on the team's offset, only which days were working days
-    does) and the ring of deviations.
+    does), the ring of deviations and the second working day's.
 
     Examples
     --------
@@ -462,9 +467,11 @@ class WorkingDayCeiling:
         "closed_z",
         "counts",
         "deviations",
+        "early_deviations",
         "first_hour",
         "hour",
         "next_deviation",
+        "next_early",
     )
 
     def __init__(self) -> None:
@@ -474,6 +481,10 @@ class WorkingDayCeiling:
         self.first_hour = -1
         self.deviations = array("f", [math.nan] * DISPERSION_HOURS)
         self.next_deviation = 0
+        # Deviations of working hours with one earlier working day, the team's second: its
+        # overdispersion on its third day, until the hours with two or more are enough.
+        self.early_deviations = array("f", [math.nan] * MIN_DISPERSION_HOURS)
+        self.next_early = 0
         # ``z`` of the hour before ``hour`` if it was a weekend hour with a ceiling, else NaN.
         self.closed_z = math.nan
         # Tail probability and expected two-hour count of the hour before ``hour`` if it was a
@@ -633,19 +644,29 @@ class WorkingDayCeiling:
 
     def _learn_deviation(self, hour: int, day_shift: float) -> None:
         references = self._references(hour, day_shift)
-        if len(references) < 2:
+        if not references:
             return
         observed = self._hours_sum(hour, 2) + 0.5
         reference = statistics.median(references) + 0.5
         deviation = math.log(observed / reference) ** 2 - 1.0 / observed - 1.0 / reference
+        if len(references) < 2:
+            # One working day against another: only until the hours against two or more are
+            # enough (see ``overdispersion``).
+            self.early_deviations[self.next_early] = deviation
+            self.next_early = (self.next_early + 1) % MIN_DISPERSION_HOURS
+            return
         self.deviations[self.next_deviation] = deviation
         self.next_deviation = (self.next_deviation + 1) % DISPERSION_HOURS
 
     def overdispersion(self) -> float:
-        """The team's ``S2`` (NaN until ``MIN_DISPERSION_HOURS`` working hours are known)."""
+        """The team's ``S2``: from the working hours judged against two or more earlier working
+        days once there are ``MIN_DISPERSION_HOURS`` of them, until then with the hours judged
+        against one (NaN while all of them are fewer)."""
         known = [d for d in self.deviations if d == d]
         if len(known) < MIN_DISPERSION_HOURS:
-            return math.nan
+            known += [d for d in self.early_deviations if d == d]
+            if len(known) < MIN_DISPERSION_HOURS:
+                return math.nan
         return max(0.0, statistics.median(known)) / CHI2_1_MEDIAN
 
     def _weekend_z(self, hour: int, day_shift: float) -> float:
@@ -679,6 +700,8 @@ class WorkingDayCeiling:
             self.closed_z,
             list(self.closed_off),
             list(self.closed_evening),
+            self.early_deviations.tobytes(),
+            self.next_early,
         ]
 
     @classmethod
@@ -693,6 +716,9 @@ class WorkingDayCeiling:
             ceiling.closed_off = (plain[6][0], plain[6][1])
         if len(plain) > 7:
             ceiling.closed_evening = (plain[7][0], plain[7][1], plain[7][2], plain[7][3])
+        if len(plain) > 9:
+            ceiling.early_deviations = array("f", plain[8])
+            ceiling.next_early = plain[9]
         return ceiling
 
 

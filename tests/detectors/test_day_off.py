@@ -79,3 +79,40 @@ def test_state_without_a_day_off_verdict_restores() -> None:
     assert math.isnan(restored.ceiling.closed_off[0])
     findings = [f for w in windows[cut:] for f in restored.update(w) if f.user is None]
     assert any("day off" in f.summary for f in findings)
+
+
+# The team's third day is a holiday: its overdispersion comes from its second day's hours,
+# judged against its first day's.
+THIRD_DAY = MONDAY + 2 * DAY
+
+
+def _third_day_holiday_surge(user: str, ts: float) -> float:
+    if not THIRD_DAY <= ts < THIRD_DAY + DAY:
+        return 1.0
+    return HOLIDAY_ACTIVITY * (5.0 if THIRD_DAY + 12 * 3600 <= ts < THIRD_DAY + 16 * 3600 else 1.0)
+
+
+def test_a_surge_on_the_teams_third_day_a_holiday_is_found() -> None:
+    """A team's Wednesday, after a Monday and a Tuesday, is a holiday with a surge from 12:00.
+    Only Wednesday's own hours have two earlier working days; the team's overdispersion on that
+    day comes from Tuesday's hours against Monday's, so the day off is judged (before, it was
+    not judged until Thursday, and the surge was not found)."""
+    detector = UsageDetector("search", SETTINGS)
+    windows = team_windows(days=4, users=30, seed=3, boost=_third_day_holiday_surge)
+    findings = [(w.end, f) for w in windows for f in detector.update(w) if f.user is None]
+    on_the_day = [(at, f) for at, f in findings if THIRD_DAY <= at < THIRD_DAY + DAY]
+    assert on_the_day, "a 5x surge on the team's third day, a holiday, was not found"
+    at, first = on_the_day[0]
+    assert first.kind == "team_surge"
+    assert "day off" in first.summary
+    assert THIRD_DAY + 13 * 3600 <= at <= THIRD_DAY + 14 * 3600
+
+
+def test_a_quiet_holiday_on_the_teams_third_day_raises_nothing() -> None:
+    def holiday(user: str, ts: float) -> float:
+        return HOLIDAY_ACTIVITY if THIRD_DAY <= ts < THIRD_DAY + DAY else 1.0
+
+    for seed in (3, 4):
+        detector = UsageDetector("search", SETTINGS)
+        windows = team_windows(days=4, users=30, seed=seed, boost=holiday)
+        assert [f for w in windows for f in detector.update(w) if f.user is None] == []

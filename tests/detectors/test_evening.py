@@ -72,11 +72,12 @@ def test_the_ceiling_judges_each_working_evening_once_as_the_day_closes() -> Non
         p = ceiling.closed_evening[0]
         if p == p:
             verdicts.append((hour * HOUR, p))
-    # Thursday's (the first day with the team's overdispersion known: 24 working hours judged
-    # against two earlier days) and Friday's, each at the midnight that closes it; none at the
-    # weekend.
-    assert [at for at, _ in verdicts] == [friday, friday + DAY]
-    thursday, doubled = (p for _, p in verdicts)
+    # Wednesday's (the first day with the team's overdispersion known: Tuesday's hours judged
+    # against Monday's), Thursday's and Friday's, each at the midnight that closes it; none at
+    # the weekend.
+    assert [at for at, _ in verdicts] == [friday - DAY, friday, friday + DAY]
+    wednesday, thursday, doubled = (p for _, p in verdicts)
+    assert wednesday > 0.01
     assert thursday > 0.01
     assert doubled < 1e-6
 
