@@ -12,7 +12,9 @@ Each ``dedup_key`` moves through three phases::
 
 * **pending** is silent: a key must keep its finding for ``for_windows`` consecutive windows (or
   ``for_seconds`` of event time) before it fires, so one noisy window never pages. A single clean
-  window drops a pending key.
+  window drops a pending key. A finding whose evidence already spans the for-period (its
+  ``evidence_seconds``: a verdict judged once over closed hours, such as a working day's evening)
+  fires on its window: it is not one noisy window, and it is not judged again in the next one.
 * **firing** emits one ``firing`` alert when it starts, another when the severity rises above
   every severity already announced in the episode (escalation), and a reminder after
   ``repeat_interval_seconds`` of event time without any announcement (repeat).
@@ -303,7 +305,10 @@ class TeamAlertLifecycle:
             track.streak_windows += 1
             if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[track.severity]:
                 track.severity = finding.severity
-            if not self._for_period_met(track, window_end):
+            if not (
+                self._for_period_met(track, window_end)
+                or self._evidence_covers_for_period(finding, window_end - window_start)
+            ):
                 return None
             track.phase = "firing"
             track.last_notified_at = window_end
@@ -343,6 +348,12 @@ class TeamAlertLifecycle:
         if policy.for_seconds is not None:
             return window_end - track.streak_start >= policy.for_seconds
         return track.streak_windows >= policy.for_windows
+
+    def _evidence_covers_for_period(self, finding: Finding, window_seconds: float) -> bool:
+        policy = self.policy
+        if policy.for_seconds is not None:
+            return finding.evidence_seconds >= policy.for_seconds
+        return finding.evidence_seconds >= policy.for_windows * window_seconds
 
     def _resolve_period_met(self, track: _Track, window_end: float) -> bool:
         policy = self.policy

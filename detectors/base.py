@@ -69,7 +69,10 @@ class Finding:
 
     ``kind`` names the incident class (for example ``team_surge`` or ``user_runaway``); together
     with ``team`` and ``user`` it forms the alert's ``dedup_key``. ``user`` is ``None`` for
-    team-level findings. ``score`` is in [0, 1].
+    team-level findings. ``score`` is in [0, 1]. ``evidence_seconds`` is how much event time the
+    finding's evidence already spans when the verdict is one judged once over closed hours (a
+    working day's evening, two hours of a weekend), and 0 for a verdict of the current window;
+    the alert lifecycle counts such a finding as held for that long.
     """
 
     kind: str
@@ -81,6 +84,7 @@ class Finding:
     summary: str
     user: str | None = None
     top_contributors: tuple[Contributor, ...] = ()
+    evidence_seconds: float = 0.0
 
 
 class TeamDetector(Protocol):

@@ -1223,6 +1223,8 @@ class UsageDetector:
             score=calibrated_score(p, target),
             summary=summary,
             top_contributors=self._hours_contributors(expected, hour, span),
+            # Judged once over closed hours: the lifecycle takes them as held, not as one window.
+            evidence_seconds=SECONDS_PER_HOUR * span,
         )
 
     def team_band(self) -> tuple[float, float, float]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgpack
 import pytest
 
@@ -64,6 +66,21 @@ def test_immediate_kinds_fire_on_the_first_window() -> None:
     lc = TeamAlertLifecycle("search")
     [[alert]] = run(lc, [[finding("budget_exhausted", "critical")]])
     assert alert.status == "firing"
+
+
+def test_a_finding_whose_evidence_covers_the_for_period_fires_on_its_window() -> None:
+    """A verdict on hours already closed (an evening, two hours of a weekend) is judged once; its
+    evidence spans far more than the for-period, which exists to outwait one noisy window."""
+    evening = replace(finding("slow_ramp"), evidence_seconds=7 * 3600.0)
+    for policy in (LifecyclePolicy(for_windows=3), LifecyclePolicy(for_seconds=150)):
+        [[alert]] = run(TeamAlertLifecycle("search", policy=policy), [[evening]])
+        assert alert.status == "firing"
+    # Evidence shorter than the for-period waits for it like any finding.
+    short = replace(finding("slow_ramp"), evidence_seconds=2 * W)
+    lc = TeamAlertLifecycle("search", policy=LifecyclePolicy(for_windows=3))
+    assert statuses(run(lc, [[short]] * 3)) == [[], [], ["firing:error"]]
+    one_window = replace(finding("slow_ramp"), evidence_seconds=W)
+    assert statuses(run(TeamAlertLifecycle("search"), [[one_window], []])) == [[], []]
 
 
 def test_pending_severity_is_the_highest_seen() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+from alerts.lifecycle import TeamAlertLifecycle
 from detectors import UsageDetector, UsageDetectorSettings
 from detectors.base import Finding
 from detectors.rates import WorkingDayCeiling
@@ -38,6 +39,37 @@ def test_an_evening_above_recent_working_evenings_is_a_slow_ramp() -> None:
         assert "evening" in first.summary
         assert first.observed > 1.3 * first.expected
         assert THURSDAY + DAY <= at <= THURSDAY + DAY + HOUR
+
+
+def test_an_evenings_one_verdict_fires_an_alert_as_the_team_falls_silent() -> None:
+    """Everyone at 1.6 times their usual rate on Thursday evening, then a team that sends
+    nothing from 00:01 to 06:00. The evening is judged in the first window after it, whether
+    that is at 00:00 or at 06:00; a team silent after that one window still gets its alert: the
+    lifecycle takes the evening's seven hours as held, it does not wait for a second window."""
+    friday = THURSDAY + DAY
+
+    def evening_then_night(user: str, ts: float) -> float:
+        if THURSDAY + 17 * HOUR <= ts < friday:
+            return 1.6
+        return 0.0 if friday + 60.0 <= ts < friday + 6 * HOUR else 1.0
+
+    for seed in (2, 3, 4):
+        detector = UsageDetector("search", SETTINGS)
+        lifecycle = TeamAlertLifecycle("search")
+        verdicts, fired = [], []
+        for w in team_windows(days=7, users=30, seed=seed, boost=evening_then_night):
+            findings = [f for f in detector.update(w) if f.user is None]
+            verdicts += [w.end for f in findings if "evening" in f.summary]
+            fired += [
+                (w.end, a)
+                for a in lifecycle.decide(w.start, w.end, w.end, findings)
+                if a.status == "firing"
+            ]
+        assert verdicts, f"seed {seed}: the evening was not found"
+        assert fired, f"seed {seed}: the evening's finding raised no alert"
+        at, alert = fired[0]
+        assert alert.kind == "slow_ramp"
+        assert at == verdicts[0]
 
 
 def test_ordinary_evenings_raise_nothing() -> None:
