@@ -351,9 +351,10 @@ class TeamAlertLifecycle:
 
     def _evidence_covers_for_period(self, finding: Finding, window_seconds: float) -> bool:
         policy = self.policy
-        if policy.for_seconds is not None:
-            return finding.evidence_seconds >= policy.for_seconds
-        return finding.evidence_seconds >= policy.for_windows * window_seconds
+        period = policy.for_seconds
+        if period is None:
+            period = policy.for_windows * window_seconds
+        return finding.evidence_seconds >= period
 
     def _resolve_period_met(self, track: _Track, window_end: float) -> bool:
         policy = self.policy
