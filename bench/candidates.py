@@ -16,6 +16,16 @@ into a detector:
   (at least two), with the team's overdispersion `S2` read off pairs of consecutive working
   days (the working-day ceiling's statistic, `S2` halved because both days of a pair vary);
   incidents: team surges.
+* `first-weekend day`, `first-weekend night`, `first Friday`: slow ramps that start on a
+  Thursday or a Friday climb through the team's first weekend, which has no earlier weekend to
+  compare with. As log ratios, each against the team's own earlier working days (at least two;
+  public holidays left out): the busier day of the first weekend over the median working day,
+  less the median of the same over the other teams of the run (`first-weekend day`: the other
+  teams' weekends as a prior); a first-weekend night's requests (00:00-08:00 local) over the
+  highest of the last three working nights (`first-weekend night`); the first Friday's
+  13:00-24:00 over the highest of the same hours on the last three working days (`first
+  Friday`). Clean values are teams, nights or Fridays without an incident; incidents: those
+  ramps.
 * `day-volume`: a user's last 24 hours of requests against their busiest earlier local day,
   as the raw log ratio (what the user model judges) and with Poisson terms for the two counts;
   clean user-days leave out days within 24 hours of a team-level incident of the team;
@@ -105,6 +115,9 @@ def measure(seed: int, detect: bool = False) -> tuple[Values, Found]:
         values["evening"] += plain
         values["evening S2"] += with_s2
         values["young"] += _young_hours(team, hours, first_hour[team], end_hour, working, labels)
+        for name, rows in _first_weekend(team, hours, offset, working, incidents).items():
+            values[name] += rows
+    _relative_to_other_teams(values["first-weekend day"])
     for (team, name), hours in user_hours.items():
         raw, poisson = _day_volumes(team, name, hours, offsets[team], start, end_hour, incidents)
         values["day-volume raw"] += raw
@@ -150,6 +163,89 @@ def _evenings(
         if s2 == s2:
             with_s2.append((clean, log_ratio / math.sqrt(poisson + s2), key))
     return rows, with_s2
+
+
+def _first_weekend(
+    team: str,
+    hours: dict[int, float],
+    offset: float,
+    working: Callable[[int], bool],
+    incidents: list[Incident],
+) -> dict[str, list[Row]]:
+    """The first weekend's busier day, its nights and the Friday before it, each against the
+    team's earlier working days (see the module's docstring); ``first-weekend day`` is the raw
+    log ratio here, made relative to the other teams by :func:`_relative_to_other_teams`."""
+    first_hours = {
+        day: int((day * DAY - offset) // HOUR) for day in range(*_local_days(hours, offset))
+    }
+    # Only days the scenario covers from their first hour to their last.
+    days = [d for d in sorted(first_hours) if min(hours) <= first_hours[d] <= max(hours) - 23]
+
+    def block(day: int, first: int, last: int) -> float:
+        return sum(hours.get(first_hours[day] + h, 0.0) for h in range(first, last))
+
+    def weekday(day: int) -> int:
+        return datetime.fromtimestamp(day * DAY, UTC).weekday()
+
+    def judged(day: int, first: int, last: int) -> tuple[bool, tuple[object, ...]] | None:
+        """Clean (no incident in those hours), a Thursday's or Friday's ramp, or neither."""
+        lo, hi = (first_hours[day] + first) * HOUR, (first_hours[day] + last) * HOUR
+        near = [i for i in incidents if i.team == team and i.start < hi and i.end + 1800 > lo]
+        ramp = next(
+            (
+                i
+                for i in near
+                if i.kind == "slow_ramp" and weekday(_local_day(i.start, offset)) in (3, 4)
+            ),
+            None,
+        )
+        if ramp is not None:
+            return False, (ramp.kind, team, ramp.start)
+        return None if near else (True, (team, day, first))
+
+    def against_working_days(day: int, first: int, last: int) -> float:
+        earlier = [d for d in days if d < day and working(first_hours[d] + 12)][-3:]
+        if len(earlier) < 2:
+            return math.nan
+        highest = max(block(d, first, last) for d in earlier)
+        return math.log((block(day, first, last) + 0.5) / (highest + 0.5))
+
+    rows: dict[str, list[Row]] = defaultdict(list)
+    saturday = next((d for d in days if weekday(d) == 5 and d + 1 in days), None)
+    if saturday is None:
+        return rows
+    friday = saturday - 1
+    if friday in days and working(first_hours[friday] + 12):
+        verdict = judged(friday, 13, 24)
+        value = against_working_days(friday, 13, 24)
+        if verdict is not None and value == value:
+            rows["first Friday"].append((verdict[0], value, verdict[1]))
+    for night in (saturday, saturday + 1):
+        verdict = judged(night, 0, 8)
+        value = against_working_days(night, 0, 8)
+        if verdict is not None and value == value:
+            rows["first-weekend night"].append((verdict[0], value, verdict[1]))
+    working_days = [block(d, 0, 24) for d in days if d < saturday and working(first_hours[d] + 12)]
+    verdict = judged(saturday, 0, 48)
+    if len(working_days) >= 2 and verdict is not None:
+        busier = max(block(saturday, 0, 24), block(saturday + 1, 0, 24))
+        value = math.log((busier + 0.5) / (statistics.median(working_days) + 0.5))
+        rows["first-weekend day"].append((verdict[0], value, verdict[1]))
+    return rows
+
+
+def _relative_to_other_teams(rows: list[Row]) -> None:
+    """Each team's value less the median of the other teams' (rows of one scenario)."""
+    values = [value for _, value, _ in rows]
+    for index, (clean, value, key) in enumerate(rows):
+        others = values[:index] + values[index + 1 :]
+        if others:
+            rows[index] = (clean, value - statistics.median(others), key)
+
+
+def _local_days(hours: dict[int, float], offset: float) -> tuple[int, int]:
+    """The range of local days the ``hours`` (hours since the epoch) touch."""
+    return _local_day(min(hours) * HOUR, offset), _local_day(max(hours) * HOUR, offset) + 1
 
 
 def _young_hours(
