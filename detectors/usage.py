@@ -84,6 +84,7 @@ from detectors.users import (
     UserHorizons,
     UserModel,
     UserStep,
+    poisson_upper_tail,
 )
 
 log = logging.getLogger(__name__)
@@ -659,10 +660,18 @@ class UsageDetector:
             # while the team is in alarm, a user beyond their range within the short horizon
             # still counts (the people of a small team are rarely all active in the same minute,
             # and a surge's second window would otherwise end the alarm it started).
+            #
+            # Counting people beyond their own range needs people who know it. In a team one
+            # person does most of the work of, or whose others are sparse and still learning
+            # their tails, a surge rarely shows two such people in a minute; there the excess is
+            # more than one person's when the others, together, are above their usual rates.
             if not (
                 self.team_alarm.active
                 and short_p < _bar(self._team_target, True)
                 and self._recently_elevated(end) >= 2
+            ) and not (
+                short_p < _bar(self._team_target, self.team_alarm.active)
+                and self._others_above_usual(end)
             ):
                 short_p = 1.0
             if self._one_user_carries_excess(window):
@@ -1285,6 +1294,33 @@ class UsageDetector:
                 excess.append(max(0.0, user.tokens.short_rate - user.tokens.usual_now))
         total = sum(excess)
         return total <= 0.0 or max(excess) >= 0.5 * total
+
+    def _others_above_usual(self, end: float) -> bool:
+        """Whether the team's users other than the one furthest above their usual rate are,
+        together, above theirs over the users' short horizon: their requests in it (each
+        user's short rate, decayed to ``end`` if they were not in this window) against the
+        sum of their usual rates, at the Poisson tail of one user beyond their own range
+        (``TAIL_EXCEEDANCE``). Users still in warm-up are left out, as from the team's
+        evidence. The usual rate is an hour's typical peak of the short rate, so the test
+        leans towards "one person's"."""
+        horizons = self._families.users
+        warmup = self.settings.warmup_seconds
+        rates = [
+            (
+                user.requests.short_rate * math.exp(-(end - user.last_end) / horizons.short_tau),
+                user.requests.usual_now,
+            )
+            for user in self.users.values()
+            if end - user.first_seen >= warmup
+            and user.requests.usual_now == user.requests.usual_now
+        ]
+        if len(rates) < 2:
+            return False
+        rates.remove(max(rates, key=lambda rate: rate[0] - rate[1]))
+        windows = horizons.short_tau / self.settings.window_seconds
+        observed = windows * sum(rate for rate, _ in rates)
+        usual = windows * sum(usual for _, usual in rates)
+        return poisson_upper_tail(observed, usual) < TAIL_EXCEEDANCE
 
     def _recently_elevated(self, end: float) -> int:
         """How many users were beyond their own range (the 95 % quantile of their request
