@@ -143,7 +143,7 @@ def _evenings(
     rows: list[Row] = []
     with_s2: list[Row] = []
     for day in days[:-1]:
-        earlier = [d for d in days if d < day and working(first_hours[d] + 12)][-3:]
+        earlier = _last_working_days(days, day, first_hours, working)
         if not working(first_hours[day] + 12) or len(earlier) < 2:
             continue
         observed, reference = evenings[day], max(evenings[d] for d in earlier)
@@ -175,11 +175,10 @@ def _first_weekend(
     """The first weekend's busier day, its nights and the Friday before it, each against the
     team's earlier working days (see the module's docstring); ``first-weekend day`` is the raw
     log ratio here, made relative to the other teams by :func:`_relative_to_other_teams`."""
-    first_hours = {
-        day: int((day * DAY - offset) // HOUR) for day in range(*_local_days(hours, offset))
-    }
+    days = sorted({_local_day(h * HOUR, offset) for h in hours})
+    first_hours = {day: int((day * DAY - offset) // HOUR) for day in days}
     # Only days the scenario covers from their first hour to their last.
-    days = [d for d in sorted(first_hours) if min(hours) <= first_hours[d] <= max(hours) - 23]
+    days = [d for d in days if min(hours) <= first_hours[d] <= max(hours) - 23]
 
     def block(day: int, first: int, last: int) -> float:
         return sum(hours.get(first_hours[day] + h, 0.0) for h in range(first, last))
@@ -204,7 +203,7 @@ def _first_weekend(
         return None if near else (True, (team, day, first))
 
     def against_working_days(day: int, first: int, last: int) -> float:
-        earlier = [d for d in days if d < day and working(first_hours[d] + 12)][-3:]
+        earlier = _last_working_days(days, day, first_hours, working)
         if len(earlier) < 2:
             return math.nan
         highest = max(block(d, first, last) for d in earlier)
@@ -243,9 +242,11 @@ def _relative_to_other_teams(rows: list[Row]) -> None:
             rows[index] = (clean, value - statistics.median(others), key)
 
 
-def _local_days(hours: dict[int, float], offset: float) -> tuple[int, int]:
-    """The range of local days the ``hours`` (hours since the epoch) touch."""
-    return _local_day(min(hours) * HOUR, offset), _local_day(max(hours) * HOUR, offset) + 1
+def _last_working_days(
+    days: list[int], day: int, first_hours: dict[int, int], working: Callable[[int], bool]
+) -> list[int]:
+    """The last three working days of ``days`` before ``day`` (fewer if there are not three)."""
+    return [d for d in days if d < day and working(first_hours[d] + 12)][-3:]
 
 
 def _young_hours(
