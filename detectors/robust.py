@@ -414,6 +414,12 @@ class RobustSeries:
         # A young series does not know its scale yet: clipping would only slow it down.
         limit = params.clip * scale if self.count >= MIN_STEPS_FOR_TAIL else math.inf
         clipped = limit if residual > limit else (-limit if residual < -limit else residual)
+        seen = self.profile_count[b]
+        # A bin in its first hour of values started from another hour's estimate: its residuals
+        # are that guess's error, not news. The bin learns them whole (no clip, no guard); the
+        # level, shared by every hour, learns them as before.
+        judged = seen * elapsed >= SECONDS_PER_HOUR
+        bin_residual = clipped if judged else residual
         # Early on a plain running mean: a young series must not keep its first guess for a
         # half-life.
         # The max/min below are spelled as comparisons in the order the builtins make them: same
@@ -422,7 +428,6 @@ class RobustSeries:
         running_mean_weight = weight / (self.count + weight)
         if running_mean_weight > level_weight:
             level_weight = running_mean_weight
-        seen = self.profile_count[b]
         young_bin_weight = weight / (seen + weight)
         memory_share = elapsed * weight / params.profile_memory
         profile_weight = young_bin_weight
@@ -441,8 +446,9 @@ class RobustSeries:
             # Beyond the guard: most likely an anomaly. It still nudges the baseline (a lasting
             # change must eventually be learned) but a tenth as much as a normal value.
             level_weight *= OUTLIER_LEARNING_SHARE
-            profile_weight *= OUTLIER_LEARNING_SHARE
             scale_weight *= OUTLIER_LEARNING_SHARE
+            if judged:
+                profile_weight *= OUTLIER_LEARNING_SHARE
         if seen == 0:
             # Start the bin from what the borrowed bin predicted, not from zero.
             reference = self.reference_bin(b)
@@ -452,7 +458,7 @@ class RobustSeries:
             else:
                 self.bin_scale[b] = self.scale
         self.level += level_weight * clipped
-        seasonal_part = clipped - level_weight * clipped
+        seasonal_part = bin_residual - level_weight * clipped
         other, share = self.neighbour(ts, b) if seen else (b, 0.0)
         self.profile[b] += profile_weight * (1.0 - share) * seasonal_part
         if share > 0.0:
