@@ -135,8 +135,7 @@ def _evenings(
 ) -> tuple[list[Row], list[Row]]:
     """Each working day's evening against the highest of the last three working days', in
     Poisson standard errors, and with the team's overdispersion (days without one left out)."""
-    days = sorted({_local_day(h * HOUR, offset) for h in hours})
-    first_hours = {day: int((day * DAY - offset) // HOUR) for day in days}
+    days, first_hours = _local_days(hours, offset)
     evenings = {
         day: sum(hours.get(first_hours[day] + h, 0.0) for h in range(17, 24)) for day in days
     }
@@ -175,8 +174,7 @@ def _first_weekend(
     """The first weekend's busier day, its nights and the Friday before it, each against the
     team's earlier working days (see the module's docstring); ``first-weekend day`` is the raw
     log ratio here, made relative to the other teams by :func:`_relative_to_other_teams`."""
-    days = sorted({_local_day(h * HOUR, offset) for h in hours})
-    first_hours = {day: int((day * DAY - offset) // HOUR) for day in days}
+    days, first_hours = _local_days(hours, offset)
     # Only days the scenario covers from their first hour to their last.
     days = [d for d in days if min(hours) <= first_hours[d] <= max(hours) - 23]
 
@@ -240,6 +238,13 @@ def _relative_to_other_teams(rows: list[Row]) -> None:
         others = values[:index] + values[index + 1 :]
         if others:
             rows[index] = (clean, value - statistics.median(others), key)
+
+
+def _local_days(hours: dict[int, float], offset: float) -> tuple[list[int], dict[int, int]]:
+    """The team's local days that ``hours`` (UTC hour indices) touch, in order, and the UTC hour
+    index of each one's first hour."""
+    days = sorted({_local_day(h * HOUR, offset) for h in hours})
+    return days, {day: int((day * DAY - offset) // HOUR) for day in days}
 
 
 def _last_working_days(

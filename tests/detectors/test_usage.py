@@ -512,7 +512,7 @@ def test_cost_per_token_expectation_follows_what_the_team_pays() -> None:
         assert worst > math.log(0.8), (seed, worst)
 
 
-def one_busy_person_team(surging: tuple[str, ...], seed: int) -> list[float]:
+def _one_busy_person_team(surging: tuple[str, ...], seed: int) -> list[float]:
     """Minutes after the surge's start of each team finding, in a team of three in which user0
     sends nine in ten requests and the other two a few an hour (too few by the Wednesday to
     know their own range): the ``surging`` users go at four times their pace for four hours from
@@ -539,11 +539,11 @@ def test_a_surge_of_a_team_one_person_does_most_of_is_the_teams() -> None:
     usual rates. The others' usual rate is an hour's typical peak of their five-minute rate,
     so the test leans towards "one person's": four of six seeds are found during the surge (the
     code before found none)."""
-    firsts = [one_busy_person_team(("user0", "user1", "user2"), seed)[:1] for seed in range(1, 7)]
+    firsts = [_one_busy_person_team(("user0", "user1", "user2"), seed)[:1] for seed in range(1, 7)]
     assert all(0.0 <= first[0] <= 240.0 for first in firsts if first)
     assert sum(1 for first in firsts if first) >= 4, firsts
 
 
 def test_that_person_alone_at_four_times_raises_no_team_finding() -> None:
     for seed in range(1, 7):
-        assert one_busy_person_team(("user0",), seed) == []
+        assert _one_busy_person_team(("user0",), seed) == []
