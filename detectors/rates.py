@@ -81,6 +81,9 @@ EVENING_HOURS = 7
 # and how many are needed before it is used (a day).
 DISPERSION_HOURS = 96
 MIN_DISPERSION_HOURS = 24
+# The day-off verdict's busy hours are judged against the day's mean hour with this many of its
+# busiest hours lowered to the next one: a nightly job's hour or two cannot dominate the mean.
+WINSORISED_HOURS = 2
 # The median of a chi-square with one degree of freedom: the median of squared normal deviates
 # divided by it estimates their variance.
 CHI2_1_MEDIAN = 0.4549364
@@ -430,7 +433,12 @@ class WorkingDayCeiling:
     ``S2`` the team's overdispersion. ``S2`` is read off the team's own working hours: the
     median over the last ``DISPERSION_HOURS`` of them of ``log(O / C_median)^2 - 1/O - 1/C_median``
     (``C_median`` the median of the same references), divided by the median of a chi-square with
-    one degree of freedom. Counts carry half an event, so that empty hours are defined. Until
+    one degree of freedom. Counts carry half an event, so that empty hours are defined. An hour
+    below a third of its reference by more than its counting noise (``LOG_OFF_DAY_RATIO``, as
+    for the day-over-day tracker) is a day off's and is left out: a holiday's hours, at a tenth
+    of their usual, can be a third of a young team's hours, and they would lift ``S2`` many
+    times over (from 0.006 to 0.27 by the holiday's noon, traced on a team's fourth day) and
+    blind every verdict that divides by it, the day off's own first. Until
     ``MIN_DISPERSION_HOURS`` working hours have two earlier working days, the hours of the
     team's second working day, each against the first's, make up the number: the team's third
     day (a holiday, a surge on it) is judged with an ``S2`` instead of not at all, and from the
@@ -589,7 +597,10 @@ class WorkingDayCeiling:
         off; (NaN, NaN) unless the day is a day off and both hours are busy ones.
 
         Each hour of the local day has a usual count, the median of the same hour on recent
-        working days; busy hours are those at or above the day's mean hour. The busy hours just
+        working days; busy hours are those at or above the day's mean hour, the mean taken with
+        the two busiest hours lowered to the third (winsorised): a nightly job that sends more in
+        an hour or two than the team's people in a day would otherwise lift the mean above
+        every working hour, and the day off would never be judged. The busy hours just
         before the two judged, back to the last hour that is not busy, give the day's level
         ``L = T / R`` (``T`` counted, ``R`` usual): the working day so far, not a nightly job's
         hours earlier, which may or may not have run. The day is a day off when ``L`` is below
@@ -615,7 +626,9 @@ class WorkingDayCeiling:
                 if len(same_hours) < 2:
                     return nothing
                 usual[h] = statistics.median(same_hours)
-        mean = sum(usual.values()) / len(usual)
+        ranked = sorted(usual.values())
+        third = ranked[-WINSORISED_HOURS - 1]
+        mean = sum(min(u, third) for u in ranked) / len(ranked)
         if hour - 1 not in usual or min(usual[hour], usual[hour - 1]) < mean:
             return nothing
         counted = reference = 0.0
@@ -648,7 +661,12 @@ class WorkingDayCeiling:
             return
         observed = self._hours_sum(hour, 2) + 0.5
         reference = statistics.median(references) + 0.5
-        deviation = math.log(observed / reference) ** 2 - 1.0 / observed - 1.0 / reference
+        log_ratio = math.log(observed / reference)
+        if log_ratio + math.sqrt(1.0 / observed + 1.0 / reference) < -LOG_OFF_DAY_RATIO:
+            # Below a third of its usual beyond counting noise: a day off (a holiday, an
+            # outage), not the spread of the team's working days.
+            return
+        deviation = log_ratio**2 - 1.0 / observed - 1.0 / reference
         if len(references) < 2:
             # One working day against another: only until the hours against two or more are
             # enough (see ``overdispersion``).

@@ -116,3 +116,55 @@ def test_a_quiet_holiday_on_the_teams_third_day_raises_nothing() -> None:
         detector = UsageDetector("search", SETTINGS)
         windows = team_windows(days=4, users=30, seed=seed, boost=holiday)
         assert [f for w in windows for f in detector.update(w) if f.user is None] == []
+
+
+def test_a_holiday_does_not_widen_the_teams_overdispersion() -> None:
+    """The hours of a day off are far below their usual counts: they are not the spread of the
+    team's working days, and the overdispersion the verdicts divide by does not learn them. On
+    a team's fourth day its working hours are few, and a holiday's would be a third of them."""
+    holiday = MONDAY + 3 * DAY
+
+    def boost(user: str, ts: float) -> float:
+        return HOLIDAY_ACTIVITY if holiday <= ts < holiday + DAY else 1.0
+
+    for seed in (3, 4):
+        detector = UsageDetector("search", SETTINGS)
+        before, after = math.nan, 0.0
+        for window in team_windows(days=5, users=30, seed=seed, boost=boost):
+            detector.update(window)
+            if window.start < holiday:
+                before = detector.ceiling.overdispersion()
+            else:
+                after = max(after, detector.ceiling.overdispersion())
+        assert after <= before + 0.05, (seed, before, after)
+
+
+def _nightly_job(user: str, ts: float) -> float:
+    """``user0`` runs a job every night from 01:00 to 03:00 at about 12,000 requests an hour,
+    more in each hour than the rest of the team sends in a working day (about 8,000)."""
+    return 10_000.0 if user == "user0" and 3600.0 <= ts % DAY < 3 * 3600.0 else 1.0
+
+
+def test_a_surge_on_a_holiday_is_found_in_a_team_with_a_nightly_job() -> None:
+    """The job's two hours are most of the team's day: busy hours are judged against the day's
+    mean hour with its two busiest hours lowered to the third, or no working hour would count as
+    busy and the day off would never be judged."""
+
+    def boost(user: str, ts: float) -> float:
+        return _nightly_job(user, ts) * _holiday_surge(user, ts)
+
+    findings = [(at, f) for at, f in _team_findings(boost) if HOLIDAY <= at < HOLIDAY + DAY]
+    assert findings, "a 5x surge on a holiday was not found next to a nightly job"
+    at, first = findings[0]
+    assert first.kind == "team_surge"
+    assert "day off" in first.summary
+    assert HOLIDAY + 13 * 3600 <= at <= HOLIDAY + 14 * 3600
+
+
+def test_a_quiet_holiday_with_a_nightly_job_raises_nothing() -> None:
+    def boost(user: str, ts: float) -> float:
+        return _nightly_job(user, ts) * _holiday(user, ts)
+
+    for seed in (3, 4):
+        findings = [(at, f) for at, f in _team_findings(boost, seed) if at >= HOLIDAY]
+        assert findings == []
