@@ -627,8 +627,8 @@ class WorkingDayCeiling:
                     return nothing
                 usual[h] = statistics.median(same_hours)
         ranked = sorted(usual.values())
-        third = ranked[-WINSORISED_HOURS - 1]
-        mean = sum(min(u, third) for u in ranked) / len(ranked)
+        cap = ranked[-WINSORISED_HOURS - 1]
+        mean = sum(min(u, cap) for u in ranked) / len(ranked)
         if hour - 1 not in usual or min(usual[hour], usual[hour - 1]) < mean:
             return nothing
         counted = reference = 0.0
