@@ -32,15 +32,21 @@ def _team_findings(boost, seed: int = 3) -> list[tuple[float, Finding]]:  # type
     return [(w.end, f) for w in windows for f in detector.update(w) if f.user is None]
 
 
-def test_a_surge_on_a_holiday_is_a_team_surge() -> None:
-    findings = [(at, f) for at, f in _team_findings(_holiday_surge) if at >= HOLIDAY]
-    assert findings, "a 5x surge on a holiday was not found"
-    at, first = findings[0]
+def _first_day_off_surge(findings: list[tuple[float, Finding]], day: float, what: str) -> Finding:
+    """The first team finding on ``day``, checked to be the day-off verdict on a surge from
+    12:00: verdicts come as hours close, 12:00's at 13:00, on two hours half of which surged."""
+    on_the_day = [(at, f) for at, f in findings if day <= at < day + DAY]
+    assert on_the_day, f"{what} was not found"
+    at, first = on_the_day[0]
     assert first.kind == "team_surge"
     assert "day off" in first.summary
+    assert day + 13 * 3600 <= at <= day + 14 * 3600
+    return first
+
+
+def test_a_surge_on_a_holiday_is_a_team_surge() -> None:
+    first = _first_day_off_surge(_team_findings(_holiday_surge), HOLIDAY, "a 5x surge on a holiday")
     assert first.observed > 2.0 * first.expected
-    # Verdicts come as hours close: 12:00's at 13:00, on two hours half of which surged.
-    assert HOLIDAY + 13 * 3600 <= at <= HOLIDAY + 14 * 3600
 
 
 def test_a_quiet_holiday_raises_nothing() -> None:
@@ -100,12 +106,7 @@ def test_a_surge_on_the_teams_third_day_a_holiday_is_found() -> None:
     detector = UsageDetector("search", SETTINGS)
     windows = team_windows(days=4, users=30, seed=3, boost=_third_day_holiday_surge)
     findings = [(w.end, f) for w in windows for f in detector.update(w) if f.user is None]
-    on_the_day = [(at, f) for at, f in findings if THIRD_DAY <= at < THIRD_DAY + DAY]
-    assert on_the_day, "a 5x surge on the team's third day, a holiday, was not found"
-    at, first = on_the_day[0]
-    assert first.kind == "team_surge"
-    assert "day off" in first.summary
-    assert THIRD_DAY + 13 * 3600 <= at <= THIRD_DAY + 14 * 3600
+    _first_day_off_surge(findings, THIRD_DAY, "a 5x surge on the team's third day, a holiday")
 
 
 def test_a_quiet_holiday_on_the_teams_third_day_raises_nothing() -> None:
@@ -153,12 +154,9 @@ def test_a_surge_on_a_holiday_is_found_in_a_team_with_a_nightly_job() -> None:
     def boost(user: str, ts: float) -> float:
         return _nightly_job(user, ts) * _holiday_surge(user, ts)
 
-    findings = [(at, f) for at, f in _team_findings(boost) if HOLIDAY <= at < HOLIDAY + DAY]
-    assert findings, "a 5x surge on a holiday was not found next to a nightly job"
-    at, first = findings[0]
-    assert first.kind == "team_surge"
-    assert "day off" in first.summary
-    assert HOLIDAY + 13 * 3600 <= at <= HOLIDAY + 14 * 3600
+    _first_day_off_surge(
+        _team_findings(boost), HOLIDAY, "a 5x surge on a holiday next to a nightly job"
+    )
 
 
 def test_a_quiet_holiday_with_a_nightly_job_raises_nothing() -> None:
