@@ -13,6 +13,10 @@ from tokenradar.settings import Settings
 log = logging.getLogger(__name__)
 
 ADMIN_CONNECT_DEADLINE_SECONDS = 60.0
+# How long ensure_topics waits for created topics to show in the broker's metadata.
+METADATA_DEADLINE_SECONDS = 30.0
+# The worker's Faust tables (stream/app.py), whose changelog topics are created with the others.
+WORKER_TABLES = ("team-state", "partition-meta", "delivery-outbox", "delivery-ledger", "org-budget")
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
@@ -40,7 +44,28 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         ),
         # Every worker reads all of it; compaction keeps the latest version of each record.
         NewTopic(settings.silences_topic, 1, 1, topic_configs={"cleanup.policy": "compact"}),
+        # The changelogs of the worker's Faust tables, as Faust would declare them (compacted, the
+        # usage topic's partitions). Faust declares them only as the worker starts, moments
+        # before its consumer joins the group: a changelog the broker does not show in its
+        # metadata yet is left out of the assignment, and the consumer takes it to have no
+        # partitions until its next metadata refresh (five minutes); the first write to its
+        # table then raises PartitionsMismatch, and the agent writing it crashes at every
+        # message until then. Created here, they exist before any worker starts.
+        *(
+            NewTopic(
+                changelog_topic(settings, table),
+                partitions,
+                1,
+                topic_configs={"cleanup.policy": "compact"},
+            )
+            for table in WORKER_TABLES
+        ),
     ]
+
+
+def changelog_topic(settings: Settings, table: str) -> str:
+    """The name Faust gives the changelog topic of the worker's table ``table``."""
+    return f"{settings.app_id}-{table}-changelog"
 
 
 def ensure_topics(
@@ -61,6 +86,7 @@ def ensure_topics(
                 log.info("created topics %s", ", ".join(spec.name for spec in missing))
             except TopicAlreadyExistsError:
                 pass
+            _wait_for_metadata(admin, {spec.name: spec.num_partitions for spec in missing})
         described = admin.describe_topics([settings.usage_topic])
         actual = len(described[0]["partitions"]) if described else 0
         if actual and actual != settings.usage_partitions:
@@ -71,6 +97,31 @@ def ensure_topics(
             )
     finally:
         admin.close()
+
+
+def _wait_for_metadata(
+    admin: KafkaAdminClient,
+    partitions: dict[str, int],
+    deadline_seconds: float = METADATA_DEADLINE_SECONDS,
+) -> None:
+    """Return once the broker's metadata shows every topic in ``partitions`` with its partitions.
+
+    A created topic reaches the broker's metadata a little later; a consumer that joins before
+    then leaves it out (see ``topic_specs``).
+    """
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        shown = {
+            str(topic["name"]): len(topic["partitions"])
+            for topic in admin.describe_topics(sorted(partitions))
+            if not topic.get("error_code")
+        }
+        waiting = sorted(name for name, count in partitions.items() if shown.get(name) != count)
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics not in the broker's metadata yet: {', '.join(waiting)}")
+        time.sleep(0.2)
 
 
 def _connect(settings: Settings, deadline_seconds: float) -> KafkaAdminClient:

@@ -198,14 +198,23 @@ def test_thresholds_fire_once_per_period_through_a_sigkill(
     while budgets_page(service) != wanted and time.monotonic() < deadline:
         time.sleep(0.2)
     assert budgets_page(service) == wanted, f"worker /health: {service.health()}"
-    records = service.consume(
-        service.alerts_topic,
-        until=lambda r: (
-            {orjson.loads(v)["alert_id"] for _, v, _ in r} >= set(expected) | set(org_expected)
-        ),
-        timeout=120,
-        worker_log=log,
-    )
+    try:
+        records = service.consume(
+            service.alerts_topic,
+            until=lambda r: (
+                {orjson.loads(v)["alert_id"] for _, v, _ in r} >= set(expected) | set(org_expected)
+            ),
+            timeout=120,
+            worker_log=log,
+        )
+    except pytest.fail.Exception:
+        # Name what is missing (printed with the failure), not only how many records there are.
+        everything = service.consume(service.alerts_topic, until=lambda r: True, timeout=30)
+        seen = {orjson.loads(v)["alert_id"] for _, v, _ in everything}
+        for alert_id in sorted((set(expected) | set(org_expected)) - seen):
+            described = expected[alert_id]["summary"] if alert_id in expected else None
+            print(f"missing alert {alert_id}: {described or org_expected[alert_id]}")
+        raise
     live: dict[str, dict[str, Any]] = {}
     for _, value, _ in records:
         alert = orjson.loads(value)
