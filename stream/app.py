@@ -66,7 +66,8 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # Acks wait for checkpoints; a rebalance must not wait for them.
+        # Acks wait for checkpoints; a rebalance must not wait for them (only for a message being
+        # handled or a checkpoint under way: StreamRuntime.revoke_partitions).
         stream_wait_empty=False,
         broker_commit_interval=settings.checkpoint_interval_seconds,
         # A worker that died must leave the group quickly so its replacement gets the partitions.
@@ -174,6 +175,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
             window.summary, core.config.window_seconds
         ),
         team_writes=ChangelogWrites(team_table, producer=lambda: app.producer),
+        rebalancing=lambda: bool(app.rebalancing),
     )
 
     @app.agent(usage_topic, name="usage", concurrency=1)
@@ -200,6 +202,20 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
                 raise
             except Exception:
                 log.exception("reading %s failed; retrying", settings.silences_topic)
+                await asyncio.sleep(1.0)
+
+    @app.task  # type: ignore[untyped-decorator]  # faust declares it without types
+    async def checkpoint_quiet_partitions() -> None:
+        # The last messages before a pause are checkpointed without waiting for the next one.
+        while True:
+            try:
+                await runtime.checkpoint_quiet_partitions()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # As after a failed checkpoint in the agent: the messages stay unacknowledged
+                # and the next checkpoint tries again.
+                log.exception("checkpointing quiet partitions failed; retrying")
                 await asyncio.sleep(1.0)
 
     @app.task  # type: ignore[untyped-decorator]  # faust declares it without types
@@ -239,7 +255,8 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
             if (proc := core.processors.get(p)) is not None
             for team in proc.teams
         )
-        runtime.forget_partitions(lost)
+        # After a message being handled or a checkpoint (of the agent or the timer) finished.
+        await runtime.revoke_partitions(lost)
         if org_partition in lost:
             org.forget()
         await delivery.revoke(lost)
@@ -257,7 +274,7 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=PROMETHEUS_CONTENT_TYPE)
 
     del usage_agent, org_budget_agent, on_revoked, health, budgets, prometheus_metrics
-    del read_silences, close_delivery_on_stop, on_rebalance_complete
+    del read_silences, checkpoint_quiet_partitions, close_delivery_on_stop, on_rebalance_complete
     return TokenradarApp(
         app=app, runtime=runtime, settings=settings, delivery=delivery, silences=silences
     )

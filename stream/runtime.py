@@ -9,6 +9,15 @@ output of the processed messages is on the broker; the changed team states and t
 stream time are written to Faust tables (changelog topics, rocksdb locally); and only then are
 the messages acknowledged, so Faust commits offsets no further than the checkpoint.
 
+Checkpoints are due when a message arrives (:meth:`StreamRuntime.on_event`) and, for a partition
+that goes quiet, from a timer (:meth:`StreamRuntime.checkpoint_quiet_partitions`, an app task):
+otherwise the last messages before a pause would stay unacknowledged, their team states
+unwritten and their budget snapshots unsent until more input came. Both take the runtime's
+lock, so a timer's checkpoint never runs while the agent handles a message or checkpoints, and
+it writes as if handling the partition's last pending message like any other checkpoint.
+Revocation forgets a partition under the same lock, and the timer checkpoints nothing during a
+rebalance: a checkpoint covers only partitions the worker still owns.
+
 After a crash the worker restores each partition from its tables and Faust re-delivers the
 messages after the last commit. A team skips messages at or below the offset its restored state
 already includes, so nothing is counted twice. Outputs produced after the last checkpoint are
@@ -25,6 +34,7 @@ minute writes its closed part once a minute instead of sixty times.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -100,6 +110,7 @@ class StreamRuntime:
         on_alert: Callable[[Alert], None] | None = None,
         on_window: Callable[[ClosedWindow], None] | None = None,
         team_writes: TableWrites | None = None,
+        rebalancing: Callable[[], bool] = lambda: False,
     ) -> None:
         self.settings = settings
         self.core = core
@@ -118,6 +129,9 @@ class StreamRuntime:
         self.org_partition = org_partition
         self._producer = producer
         self._highwater = highwater
+        # Whether Faust is rebalancing (``app.rebalancing``): revoked partitions are not
+        # forgotten yet, so the timer leaves every partition alone until it is over.
+        self._rebalancing = rebalancing
         self._on_alert = on_alert
         self._on_window = on_window
         self._pending: dict[int, list[Any]] = defaultdict(list)
@@ -136,6 +150,11 @@ class StreamRuntime:
         # The header of each team's closed part as last written (it names the part keys).
         self._closed_parts: dict[bytes, dict[str, Any]] = {}
         self.last_message_at: float | None = None
+        # Held while the agent handles a message (its checkpoint included), while the timer
+        # checkpoints quiet partitions, and while revoked partitions are forgotten.
+        self.lock = asyncio.Lock()
+        # The agent's manual-ack stream, for the timer's acks (the last one that handed a message).
+        self._stream: Any = None
         core.restore = self.restore_partition
 
     # -- restore ------------------------------------------------------------------------------
@@ -168,8 +187,16 @@ class StreamRuntime:
         )
         return processor
 
+    async def revoke_partitions(self, partitions: Iterable[int]) -> None:
+        """Forget revoked partitions once no message is being handled and no checkpoint runs."""
+        async with self.lock:
+            self.forget_partitions(partitions)
+
     def forget_partitions(self, partitions: Iterable[int]) -> None:
-        """Drop state of partitions this worker no longer owns; their owner re-reads them."""
+        """Drop state of partitions this worker no longer owns; their owner re-reads them.
+
+        Not while a checkpoint runs (:meth:`revoke_partitions` waits for it).
+        """
         for partition in partitions:
             self.core.forget(partition)
             self._pending.pop(partition, None)
@@ -190,6 +217,11 @@ class StreamRuntime:
 
     async def on_event(self, stream: Any, event: Any) -> None:
         """Handle one consumed message (its ack waits for the next checkpoint)."""
+        async with self.lock:
+            self._stream = stream
+            await self._handle(stream, event)
+
+    async def _handle(self, stream: Any, event: Any) -> None:
         message = event.message
         partition, offset = message.partition, message.offset
         raw = event.value
@@ -281,6 +313,38 @@ class StreamRuntime:
         await self._producer().send(topic.get_topic_name(), key, value, partition, None, None)
 
     # -- checkpoints --------------------------------------------------------------------------
+
+    def _quiet_due_in(self, now: float) -> float | None:
+        """Seconds until a partition with unacknowledged messages is due a checkpoint (None
+        when there is no such partition)."""
+        interval = self.settings.checkpoint_interval_seconds
+        due = [self._last_checkpoint.get(p, now) + interval - now for p in self._pending_since]
+        return min(due) if due else None
+
+    async def checkpoint_quiet_partitions(self) -> None:
+        """Checkpoint partitions that went quiet, for ever (the worker runs it as a task).
+
+        A partition whose unacknowledged messages have waited ``checkpoint_interval_seconds``
+        since its last checkpoint is checkpointed, with every other partition that has any,
+        as the next message would have done: so within about an interval of the last message.
+        """
+        interval = self.settings.checkpoint_interval_seconds
+        while True:
+            due_in = self._quiet_due_in(time.monotonic())
+            # At most ten looks an interval, however overdue a partition is (a rebalance).
+            await asyncio.sleep(max(interval / 10, due_in if due_in is not None else interval))
+            await self.checkpoint_quiet()
+
+    async def checkpoint_quiet(self) -> bool:
+        """Checkpoint now if a partition is due, under the lock; whether it did."""
+        async with self.lock:
+            due_in = self._quiet_due_in(time.monotonic())
+            if due_in is None or due_in > 0 or self._stream is None or self._rebalancing():
+                return False
+            await self.checkpoint(
+                self._stream, sorted(p for p, events in self._pending.items() if events)
+            )
+            return True
 
     async def checkpoint(self, stream: Any, partitions: list[int]) -> None:
         """Make these partitions' outputs durable, write their state, then ack their messages.
