@@ -189,9 +189,10 @@ def build_app(settings: Settings, factory: TeamDetectorFactory | None = None) ->
 
     @app.agent(org_topic, name="org-budget", concurrency=1)
     async def org_budget_agent(stream: Any) -> None:
-        async for event in stream.events():
-            raw = event.value
-            await org.on_snapshot(bytes(raw or b""), event.message)
+        # Acks wait for the standings' rows to be flushed (stream/org_budget.py).
+        manual = stream.noack()
+        async for event in manual.events():
+            await org.on_event(manual, event, more=not manual.channel.empty())
 
     @app.task  # type: ignore[untyped-decorator]  # faust declares it without types
     async def read_silences() -> None:

@@ -14,6 +14,14 @@ and one per announcement (``mark/<period>|<level>``). An alert's outbox entries 
 the alerts topic are flushed to the broker before the mark that says it was announced is
 written, and the mark is flushed before the next snapshot is read: a crash in between repeats
 the alert with the same ``alert_id`` (which the outbox and consumers recognise), never loses it.
+
+The agent's stream acknowledges snapshots by hand (:meth:`OrgBudgetAggregator.on_event`), and only
+after a flush barrier (:func:`stream.flushing.flush`) that follows their table writes: Faust's own
+flush before a commit gives up after 0.1 s without progress, so with automatic acks a snapshot's
+offset could be committed while its standing was still in the producer's buffer, and a crash
+then lost the standing for good (a month's last snapshot of a team is never sent again). One
+barrier covers the snapshots read in a burst: it comes when no further snapshot is waiting in
+the agent's buffer, or after :data:`ACK_BATCH` of them.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ log = logging.getLogger(__name__)
 
 TEAM_PREFIX = b"team/"
 MARK_PREFIX = b"mark/"
+# Snapshots acknowledged after one flush barrier at the most, when more keep coming.
+ACK_BATCH = 1000
 
 
 class OrgBudgetAggregator:
@@ -73,10 +83,29 @@ class OrgBudgetAggregator:
         self._flush = flush
         self._accept = accept
         self._state: OrgBudget | None = None
+        # Events handled whose table writes may not be on the broker yet: not acknowledged.
+        self._unacked: list[Any] = []
 
     def forget(self) -> None:
         """Drop the cached state (the partition was revoked; its next owner reads the table)."""
         self._state = None
+        # Their offsets are not committed: the partition's next owner reads them again.
+        self._unacked = []
+
+    async def on_event(self, stream: Any, event: Any, *, more: bool) -> None:
+        """Handle one event of the agent's manual-ack ``stream``; ``more``: another is waiting.
+
+        The events handled are acknowledged once a flush barrier has put their table writes on
+        the broker: when no other event is waiting, or after :data:`ACK_BATCH` events.
+        """
+        await self.on_snapshot(bytes(event.value or b""), event.message)
+        self._unacked.append(event)
+        if more and len(self._unacked) < ACK_BATCH:
+            return
+        await self._flush()
+        events, self._unacked = self._unacked, []
+        for handled in events:
+            await stream.ack(handled)
 
     def _restore(self) -> OrgBudget:
         standings: list[TeamStanding] = []
@@ -133,5 +162,5 @@ class OrgBudgetAggregator:
         for mark in update.marks_added:
             self.table[MARK_PREFIX + mark.encode()] = b"1"
         if update.marks_added:
-            # Faust may commit the snapshot's offset before its own next flush.
+            # The mark is on the broker before the next snapshot is read (see the module).
             await self._flush()

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pytest
 
 from alerts.model import Alert
+from stream import org_budget
 from stream.org_budget import OrgBudgetAggregator
 from tests.core.test_org_budget import ORG, snap
 from tokenradar.core.budgets import BudgetConfig
@@ -51,6 +53,17 @@ class Recorder:
 
     async def flush(self) -> None:
         self.log.append("flush")
+
+    # the agent's manual-ack stream
+    async def ack(self, event: Event) -> bool:
+        self.log.append(f"ack {event.message.offset}")
+        return True
+
+
+@dataclass
+class Event:
+    value: bytes
+    message: Message
 
 
 def aggregator(recorder: Recorder) -> OrgBudgetAggregator:
@@ -100,6 +113,54 @@ def test_a_new_owner_restores_the_marks_and_does_not_announce_again() -> None:
     assert recorder.log == ["set team/2026-11/ads"]
     feed(org, snap("search", 100.0, "2026-11-10T10:00"))
     assert "send 80.0" in recorder.log
+
+
+async def handle(
+    org: OrgBudgetAggregator, recorder: Recorder, raws: list[bytes], more: bool
+) -> None:
+    """Hand ``raws`` to the org agent's handler; the last finds the buffer empty unless ``more``."""
+    for offset, raw in enumerate(raws):
+        event = Event(raw, Message(offset=offset))
+        await org.on_event(recorder, event, more=more or offset < len(raws) - 1)
+
+
+def test_snapshots_are_acknowledged_only_after_a_flush_that_follows_their_standings() -> None:
+    recorder = Recorder()
+    org = aggregator(recorder)
+    raws = [
+        orjson.dumps(snap("ads", 100.0, "2026-11-10T09:00")),
+        orjson.dumps(snap("search", 50.0, "2026-11-10T09:00")),
+        b"garbage",  # skipped, and acknowledged all the same
+        orjson.dumps(snap("ads", 120.0, "2026-11-10T10:00")),
+    ]
+    asyncio.run(handle(org, recorder, raws, more=False))
+    # A burst: its standings, one flush barrier, then its acks (Faust commits only acked offsets).
+    assert recorder.log == [
+        "set team/2026-11/ads",
+        "set team/2026-11/search",
+        "set team/2026-11/ads",
+        "flush",
+        "ack 0",
+        "ack 1",
+        "ack 2",
+        "ack 3",
+    ]
+
+
+def test_a_long_burst_is_acknowledged_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(org_budget, "ACK_BATCH", 2)
+    recorder = Recorder()
+    org = aggregator(recorder)
+    raws = [orjson.dumps(snap("ads", 10.0 * n, "2026-11-10T09:00")) for n in range(5)]
+    asyncio.run(handle(org, recorder, raws, more=True))
+    assert [line for line in recorder.log if not line.startswith("set")] == [
+        "flush", "ack 0", "ack 1", "flush", "ack 2", "ack 3"
+    ]  # fmt: skip
+    # A revoked partition's unacknowledged snapshot is left for the partition's next owner.
+    org.forget()
+    recorder.log.clear()
+    asyncio.run(handle(org, recorder, raws[:1], more=False))
+    assert [line for line in recorder.log if not line.startswith("set")] == ["flush", "ack 0"]
 
 
 def test_garbage_on_the_topic_is_skipped() -> None:
