@@ -674,7 +674,15 @@ class UsageDetector:
                 and self._others_above_usual(end)
             ):
                 short_p = 1.0
-            if self._one_user_carries_excess(window):
+            #
+            # On the long horizon the minute's users say too little: in a small team a minute
+            # holds one or two people, and users' own ranges follow a slow ramp as it climbs.
+            # There the others, together, over the last two hours can say it instead (only
+            # asked when the long horizon would alarm: the answer changes nothing otherwise).
+            if self._one_user_carries_excess(window) and not (
+                long_p < _bar(self._team_target, self.team_alarm.active)
+                and self._others_above_their_hours()
+            ):
                 long_p = 1.0
         # Breadth: many users up at once is evidence of its own, and it does not suffer from the
         # team's day-to-day swings the way the team's own volume does. Independent users would
@@ -1321,6 +1329,38 @@ class UsageDetector:
         observed = windows * sum(rate for rate, _ in rates)
         usual = windows * sum(usual for _, usual in rates)
         return poisson_upper_tail(observed, usual) < TAIL_EXCEEDANCE
+
+    def _others_above_their_hours(self) -> bool:
+        """Whether the team's users other than the one furthest above their usual sent, together,
+        more in the last two closed hours than they usually do in those hours, beyond the team's
+        own target (the tail probability a team alarm needs).
+
+        A user's usual for an hour is the typical peak of their one-hour rate in it (their long
+        rate's profile; their long-run mean where that is higher), so the test leans towards
+        "one person's". Users still in warm-up are left out, as from the team's evidence. Over
+        two hours a small team's people show up together, where a minute holds one or two of
+        them; and a user's one-hour profile learns a slow ramp a day behind, where the range
+        that counts them as elevated learns it as it climbs.
+        """
+        hour = self.ceiling.hour - 1
+        end = (hour + 1) * SECONDS_PER_HOUR
+        warmup = self.settings.warmup_seconds
+        windows = SECONDS_PER_HOUR / self.settings.window_seconds
+        middles = [(h + 0.5) * SECONDS_PER_HOUR for h in (hour - 1, hour)]
+        people = [
+            (
+                user.day_volume.requests_in(hour, 2),
+                windows * sum(user.requests.usual_rates(t, self.day_shift)[1] for t in middles),
+            )
+            for user in self.users.values()
+            if end - user.first_seen >= warmup
+        ]
+        if len(people) < 2:
+            return False
+        people.remove(max(people, key=lambda person: person[0] - person[1]))
+        observed = sum(count for count, _ in people)
+        usual = sum(usual for _, usual in people)
+        return poisson_upper_tail(observed, usual) < self._team_target
 
     def _recently_elevated(self, end: float) -> int:
         """How many users were beyond their own range (the 95 % quantile of their request

@@ -547,3 +547,41 @@ def test_a_surge_of_a_team_one_person_does_most_of_is_the_teams() -> None:
 def test_that_person_alone_at_four_times_raises_no_team_finding() -> None:
     for seed in range(1, 7):
         assert _one_busy_person_team(("user0",), seed) == []
+
+
+def _one_busy_person_ramp(ramping: tuple[str, ...], seed: int) -> list[float]:
+    """Hours after the ramp's start of each minute with a team finding, in a team of five in
+    which user0 sends about three in five requests: the ``ramping`` users climb from their pace
+    to four times it over a day from the team's first Thursday at 09:00, and stay there."""
+    start = MONDAY + 3 * DAY + 9 * 3600
+    pace = {"user0": 3.0, "user1": 0.4, "user2": 0.4, "user3": 0.4, "user4": 0.4}
+
+    def boost(user: str, ts: float) -> float:
+        climbed = min(1.0, max(0.0, (ts - start) / DAY))
+        return pace[user] * (1.0 + 3.0 * climbed if user in ramping else 1.0)
+
+    detector = UsageDetector("identity", SETTINGS)
+    return [
+        (window.end - start) / 3600.0
+        for window in team_windows(days=5, users=5, boost=boost, seed=seed)
+        for finding in detector.update(window)
+        if finding.user is None
+    ]
+
+
+def test_a_ramp_of_a_team_one_person_does_most_of_holds_through_its_plateau() -> None:
+    """Everyone at four times their pace by the Friday: in a minute of this team one or two
+    people are active, and the users' own ranges have followed the climb, so "not one person's
+    excess" read from the minute's users breaks the ramp's finding again and again. Read over
+    the last two hours, the others together are far above their usual for those hours, and the
+    finding holds through every minute of the plateau's busiest hours (the code before dropped
+    it in 2 to 19 minutes of each of those hours on these seeds)."""
+    everyone = ("user0", "user1", "user2", "user3", "user4")
+    for seed in (1, 2, 3):
+        minutes = [at for at in _one_busy_person_ramp(everyone, seed) if 26 <= at < 30]
+        assert len(minutes) == 4 * 60, (seed, len(minutes))
+
+
+def test_that_person_alone_ramping_raises_no_team_finding() -> None:
+    for seed in (1, 2, 3):
+        assert _one_busy_person_ramp(("user0",), seed) == []
