@@ -575,7 +575,7 @@ def test_a_ramp_of_a_team_one_person_does_most_of_holds_through_its_plateau() ->
     excess" read from the minute's users breaks the ramp's finding again and again. Read over
     the last two hours, the others together are far above their usual for those hours, and the
     finding holds through every minute of the plateau's busiest hours (the code before dropped
-    it in 2 to 19 minutes of each of those hours on these seeds)."""
+    it in 19 to 25 of those 240 minutes on each of these seeds)."""
     everyone = ("user0", "user1", "user2", "user3", "user4")
     for seed in (1, 2, 3):
         minutes = [at for at in _one_busy_person_ramp(everyone, seed) if 26 <= at < 30]
