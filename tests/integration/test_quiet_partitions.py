@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import operator
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from detectors.placeholder import EWZScoreFactory
 from tests.integration.conftest import Service
+from tests.integration.test_budgets import budgets_page
 from tests.traffic import T0, team_of
 from tokenradar.core.budgets import BudgetConfig
 from tokenradar.core.engine import CoreConfig
@@ -123,16 +123,6 @@ def offsets(service: Service, topic: str) -> tuple[dict[int, int], dict[int, int
         {tp.partition: m.offset for tp, m in committed.items() if tp.topic == topic},
         {tp.partition: offset for tp, offset in ends.items() if offset},
     )
-
-
-def budgets_page(service: Service) -> list[dict[str, Any]] | None:
-    try:
-        url = f"http://127.0.0.1:{service.web_port}/budgets"
-        with urllib.request.urlopen(url, timeout=1) as response:
-            teams: list[dict[str, Any]] = json.load(response)["teams"]
-            return teams
-    except (OSError, ValueError):
-        return None
 
 
 def test_the_tail_of_a_stream_is_checkpointed_after_the_input_stops(
