@@ -12,7 +12,7 @@ JSON record per seed: every incident (kind, team, user, start, found, delay) and
     PYTHONPATH=. python bench/outcomes.py delays before.json after.json   # median delay per kind
     PYTHONPATH=. python bench/outcomes.py misses before.json --jobs 2     # what the misses raised
 
-``misses`` replays, team by team, the teams of the incidents a run missed and lists the findings
+``misses`` replays the scenarios of the incidents a run missed and lists the findings
 each such team raised between the incident's start and its end plus 30 minutes (any user's): a
 miss that raised nothing is below every test's bar; one with findings was lost between a finding
 and an alert (which needs a finding held for two windows in a row).
@@ -108,12 +108,15 @@ def missed_findings(seed: int, missed: list[dict[str, Any]]) -> list[dict[str, A
     simulation = generate(build_config(seed))
     incidents = {(i.kind, i.team, i.start): i for i in simulation.true_incidents}
     spans = [incidents[(m["kind"], m["team"], m["start"])] for m in missed]
-    detectors = {i.team: default_factory().create(i.team) for i in spans}
+    # Every team runs, through one factory: a team's first weekend is judged against the
+    # others' (``detectors.peers``).
+    factory = default_factory()
+    detectors: dict[str, Any] = {}
     raised: list[list[tuple[float, str, str | None]]] = [[] for _ in spans]
     for window in aggregate_windows(simulation.events()):
         detector = detectors.get(window.team)
         if detector is None:
-            continue
+            detector = detectors[window.team] = factory.create(window.team)
         findings = detector.update(window)
         for incident, seen in zip(spans, raised, strict=True):
             if incident.team == window.team and incident.start <= window.end <= incident.end + 1800:

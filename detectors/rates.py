@@ -472,6 +472,7 @@ class WorkingDayCeiling:
     __slots__ = (
         "closed_evening",
         "closed_off",
+        "closed_weekend_day",
         "closed_z",
         "counts",
         "deviations",
@@ -501,6 +502,9 @@ class WorkingDayCeiling:
         # Tail probability, count, ceiling and last hour of a working day's evening if the hour
         # before ``hour`` closed one (see ``_evening_verdict``), else NaN.
         self.closed_evening = (math.nan, math.nan, math.nan, math.nan)
+        # Requests counted and usual, and hours, of a weekend day's busy hours up to the hour
+        # before ``hour`` if it was one of them (see ``_weekend_day``), else NaN.
+        self.closed_weekend_day = (math.nan, math.nan, math.nan)
 
     def count(
         self,
@@ -511,13 +515,15 @@ class WorkingDayCeiling:
         judge: bool = True,
         judge_off: bool = False,
         judge_evening: bool = False,
+        weekend_day: bool = False,
     ) -> None:
         """Add a window's ``requests`` (the window starts at ``ts``).
 
         When an hour closes, a weekend hour's ``z`` is computed (``closed_z``) if ``judge`` (the
         owner will read it), a working hour's against its day's level (``closed_off``) if
         ``judge_off`` and the day is a day off, a working day's evening as its last hour closes
-        (``closed_evening``) if ``judge_evening``, and a working hour's deviation from its
+        (``closed_evening``) if ``judge_evening``, a weekend day's busy hours so far
+        (``closed_weekend_day``) if ``weekend_day``, and a working hour's deviation from its
         references is learned, unless ``learn`` is false (the team is in alarm). Hours without a
         window are hours without requests."""
         hour = int(ts // SECONDS_PER_HOUR)
@@ -533,9 +539,12 @@ class WorkingDayCeiling:
             self.closed_z = math.nan
             self.closed_off = (math.nan, math.nan)
             self.closed_evening = (math.nan, math.nan, math.nan, math.nan)
+            self.closed_weekend_day = (math.nan, math.nan, math.nan)
             if is_weekend((hour - 1) * SECONDS_PER_HOUR, day_shift):
                 if judge:
                     self.closed_z = self._weekend_z(hour - 1, day_shift)
+                if weekend_day:
+                    self.closed_weekend_day = self._weekend_day(hour - 1, day_shift)
             elif judge_off:
                 self.closed_off = self._day_off_verdict(hour - 1, day_shift)
             if judge_evening and _local_day(hour, day_shift) > closed_day:
@@ -618,17 +627,10 @@ class WorkingDayCeiling:
         s2 = self.overdispersion()
         if s2 != s2 or hour - 1 < self.first_hour:
             return nothing
-        day = _local_day(hour, day_shift)
-        usual: dict[int, float] = {}
-        for h in range(hour - HOURS_PER_DAY, hour + HOURS_PER_DAY):
-            if _local_day(h, day_shift) == day:
-                same_hours = self._references(h, day_shift, span=1)
-                if len(same_hours) < 2:
-                    return nothing
-                usual[h] = statistics.median(same_hours)
-        ranked = sorted(usual.values())
-        cap = ranked[-WINSORISED_HOURS - 1]
-        mean = sum(min(u, cap) for u in ranked) / len(ranked)
+        known = self._usual_day(hour, day_shift)
+        if known is None:
+            return nothing
+        usual, mean = known
         if hour - 1 not in usual or min(usual[hour], usual[hour - 1]) < mean:
             return nothing
         counted = reference = 0.0
@@ -654,6 +656,53 @@ class WorkingDayCeiling:
             round(count), round(count + counted), usual_now / (usual_now + reference)
         )
         return (max(exact, normal_upper_tail(z)), expected)
+
+    def _usual_day(self, hour: int, day_shift: float) -> tuple[dict[int, float], float] | None:
+        """The usual count of every hour of the local day of ``hour`` (the median of the same
+        hour on recent working days) and the day's mean hour, the two busiest hours lowered to
+        the third (None unless every hour has two references)."""
+        day = _local_day(hour, day_shift)
+        usual: dict[int, float] = {}
+        for h in range(hour - HOURS_PER_DAY, hour + HOURS_PER_DAY):
+            if _local_day(h, day_shift) == day:
+                same_hours = self._references(h, day_shift, span=1)
+                if len(same_hours) < 2:
+                    return None
+                usual[h] = statistics.median(same_hours)
+        ranked = sorted(usual.values())
+        cap = ranked[-WINSORISED_HOURS - 1]
+        return usual, sum(min(u, cap) for u in ranked) / len(ranked)
+
+    def _weekend_day(self, hour: int, day_shift: float) -> tuple[float, float, float]:
+        """A weekend day's working hours so far against the same hours of recent working days:
+        requests counted, requests usual, and how many hours, from the first of the day's
+        working hours to ``hour`` (NaNs unless ``hour`` is one of them and not the first, or
+        without references).
+
+        The working hours are the day's longest run of busy hours, those whose usual count is
+        at least the day's mean hour (as for a day off): a nightly job's hours are busy too,
+        and it runs on weekends as on working days, but its run is shorter than a working day.
+        """
+        nothing = (math.nan, math.nan, math.nan)
+        known = self._usual_day(hour, day_shift)
+        if known is None:
+            return nothing
+        usual, mean = known
+        first = length = 0
+        run_start = -1
+        for h in sorted(usual):
+            if usual[h] < mean:
+                run_start = -1
+                continue
+            if run_start < 0:
+                run_start = h
+            if h - run_start + 1 >= length:
+                first, length = run_start, h - run_start + 1
+        if not length or not first < hour < first + length or first < self.first_hour:
+            return nothing
+        span = range(first, hour + 1)
+        counted = sum(self.counts[h % CEILING_RING_HOURS] for h in span)
+        return float(counted), sum(usual[h] for h in span), float(len(span))
 
     def _learn_deviation(self, hour: int, day_shift: float) -> None:
         references = self._references(hour, day_shift)
@@ -720,6 +769,7 @@ class WorkingDayCeiling:
             list(self.closed_evening),
             self.early_deviations.tobytes(),
             self.next_early,
+            list(self.closed_weekend_day),
         ]
 
     @classmethod
@@ -737,6 +787,8 @@ class WorkingDayCeiling:
         if len(plain) > 9:
             ceiling.early_deviations = array("f", plain[8])
             ceiling.next_early = plain[9]
+        if len(plain) > 10:
+            ceiling.closed_weekend_day = (plain[10][0], plain[10][1], plain[10][2])
         return ceiling
 
 

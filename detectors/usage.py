@@ -48,6 +48,7 @@ from typing import Any
 import msgpack
 
 from detectors.base import Contributor, Finding, Severity, Usage, WindowSummary
+from detectors.peers import WeekendPeers
 from detectors.rates import (
     BUSY_HOURS_PER_DAY,
     CUSUM_DRIFT,
@@ -312,8 +313,15 @@ class UsageDetector:
         Model and calibration settings.
     """
 
-    def __init__(self, team: str, settings: UsageDetectorSettings | None = None) -> None:
+    def __init__(
+        self,
+        team: str,
+        settings: UsageDetectorSettings | None = None,
+        peers: WeekendPeers | None = None,
+    ) -> None:
         self.team = team
+        # The other teams' weekend days, shared by the detectors of one factory (not state).
+        self.peers = peers
         self.settings = settings or UsageDetectorSettings()
         self._families = _families(self.settings)
         s = self.settings
@@ -443,6 +451,7 @@ class UsageDetector:
             judge=judge_weekend,
             judge_off=team_warm and self.day_shift_settled,
             judge_evening=team_old and self.day_shift_settled,
+            weekend_day=team_old and self.day_shift_settled and self.peers is not None,
         )
         scored: list[tuple[str, UserModel, Usage, UserStep, float, bool, float]] = []
         for name, usage in window.by_user.items():
@@ -712,6 +721,28 @@ class UsageDetector:
             weekend_alarm = not self._one_user_carries_ceiling_excess(
                 observed, ceiling, self.ceiling.hour - 1, 2
             )
+        # The first weekend against the other teams' weekends: a weekend day's busy hours so far,
+        # against the same hours of recent working days, at the others' level (see
+        # ``detectors.peers``); not one person's (without the busiest user, still beyond).
+        peers_p, peers_expected = 1.0, math.nan
+        day_observed, day_usual, day_hours = self.ceiling.closed_weekend_day
+        if self.peers is not None and day_observed == day_observed:
+            self.peers.report(self.team, end, day_observed, day_usual)
+            if judge_weekend:
+                peers_p, peers_expected = self.peers.verdict(
+                    self.team, end, day_observed, day_usual
+                )
+        peers_alarm = False
+        if self.peers is not None and peers_p < _bar(self._weekend_target, self.team_alarm.active):
+            largest = max(
+                (
+                    u.day_volume.requests_in(self.ceiling.hour - 1, int(day_hours))
+                    for u in self.users.values()
+                ),
+                default=0.0,
+            )
+            rest_p, _ = self.peers.verdict(self.team, end, day_observed - largest, day_usual)
+            peers_alarm = rest_p < _bar(self._weekend_target, self.team_alarm.active)
         # A day off (a holiday) against its own level: a surge on it may never reach a working
         # day's. Its working hours share the first weekend's budget per hour.
         off_p, off_expected = self.ceiling.closed_off
@@ -817,6 +848,18 @@ class UsageDetector:
                     window, "day_off", off_p, off_observed, off_expected, self.ceiling.hour - 1, 2
                 )
             )
+        elif peers_alarm:
+            findings.append(
+                self._ceiling_finding(
+                    window,
+                    "peers",
+                    peers_p,
+                    day_observed,
+                    peers_expected,
+                    self.ceiling.hour - 1,
+                    int(day_hours),
+                )
+            )
         elif evening_alarm:
             findings.append(
                 self._ceiling_finding(
@@ -829,7 +872,7 @@ class UsageDetector:
                     EVENING_HOURS,
                 )
             )
-        token_alarm = token_alarm or weekend_alarm or off_alarm or evening_alarm
+        token_alarm = token_alarm or weekend_alarm or peers_alarm or off_alarm or evening_alarm
         if cost_alarm:
             findings.append(self._cost_finding(window, cost, price_result.tail_probability))
         self.ramp.observe(end, ramp_value)
@@ -1208,7 +1251,9 @@ class UsageDetector:
     ) -> Finding:
         """A finding of the working-day ceiling's verdicts on the team's request counts in the
         ``span`` hours ending at ``hour``: a first weekend's two hours against its working days
-        (``"weekend"``, a ``slow_ramp``), a day off's against its own level (``"day_off"``, a
+        (``"weekend"``, a ``slow_ramp``), a first weekend day's working hours so far against the
+        other teams' weekend level (``"peers"``, a ``slow_ramp``; ``expected`` is that level's
+        count), a day off's against its own level (``"day_off"``, a
         ``team_surge``), a working day's evening against recent working evenings (``"evening"``,
         a ``slow_ramp``). Its contributors are read from those hours, not from ``window`` (the
         first window after them)."""
@@ -1218,6 +1263,12 @@ class UsageDetector:
             summary = (
                 f"{self.team}: {observed:,.0f} requests in the last two hours of a weekend vs at"
                 f" most {expected:,.0f} at the same hours of recent working days ({ratio:.1f}x)"
+            )
+        elif verdict == "peers":
+            summary = (
+                f"{self.team}: {observed:,.0f} requests in a weekend day's busy hours so far vs"
+                f" {expected:,.0f} at the level other teams' weekends are at against their"
+                f" working days ({ratio:.1f}x)"
             )
         elif verdict == "day_off":
             kind = "team_surge"
@@ -1656,14 +1707,17 @@ class UsageDetectorFactory:
 
     def __init__(self, **settings: Any) -> None:
         self.settings = UsageDetectorSettings(**settings)
+        self.peers = WeekendPeers()
 
     def create(self, team: str) -> UsageDetector:
         """A detector for a team with no history."""
-        return UsageDetector(team, self.settings)
+        return UsageDetector(team, self.settings, self.peers)
 
     def restore(self, team: str, state: bytes) -> UsageDetector:
         """A detector restored from a checkpoint."""
-        return UsageDetector.from_state(team, state)
+        detector = UsageDetector.from_state(team, state)
+        detector.peers = self.peers
+        return detector
 
 
 def default_factory(**settings: Any) -> UsageDetectorFactory:

@@ -36,9 +36,10 @@ def team_windows(
     user_price_boost: Callable[[str, float], float] = lambda user, ts: 1.0,
     team: str = "search",
     utc_offset_hours: float = 0.0,
+    activity: Callable[[float], float] = diurnal,
 ) -> Iterator[WindowSummary]:
     """Per-minute windows of a team whose users send Poisson requests on a working-day cycle
-    (of the team's local time, ``utc_offset_hours`` ahead of UTC)."""
+    (``activity``, of the team's local time, ``utc_offset_hours`` ahead of UTC)."""
     rng = random.Random(seed)
     names = [f"user{i}" for i in range(users)]
     intensity = {name: rng.uniform(0.2, 1.0) for name in names}
@@ -47,7 +48,7 @@ def team_windows(
         ts = start + minute * 60.0
         by_user: dict[str, Usage] = {}
         for name in names:
-            rate = intensity[name] * diurnal(ts + 3600.0 * utc_offset_hours) * boost(name, ts)
+            rate = intensity[name] * activity(ts + 3600.0 * utc_offset_hours) * boost(name, ts)
             requests = poisson(rng, rate)
             if requests == 0:
                 continue
