@@ -10,11 +10,11 @@ across an organisation's teams (they share a calendar and a culture of weekends)
 above the others' level is news, and the others' own spread says how far is far.
 
 :class:`WeekendPeers` is shared by the detectors one factory creates. Each team reports, as each
-hour of a weekend day's busy hours closes, its requests in those hours so far and the usual of
-the same hours on its recent working days. A team on its first weekend is judged against the
-latest reports of the others (those of the last ``PEER_REPORT_SECONDS``): ``x = log(O / R)``
-against the median ``m`` of the others' log ratios, in units of their spread (the MAD, as a
-sigma) and of the team's own counting noise,
+hour of a weekend day's working hours (its longest run of busy hours) closes, its requests in
+those hours so far and the usual of the same hours on its recent working days. A team on its
+first weekend is judged against the latest reports of the others (those of the last
+``PEER_REPORT_SECONDS``): ``x = log(O / R)`` against the median ``m`` of the others' log
+ratios, in units of their spread (the MAD, as a sigma) and of the team's own counting noise,
 
     ``t = (x - m) / sqrt(s^2 + 1/O + 1/R)``,
 
@@ -44,8 +44,8 @@ import statistics
 
 from detectors.robust import student_t_upper_tail
 
-# Reports older than this are not a peer's current weekend day (a day's busy hours report every
-# hour; a peer whose last report is older has ended its busy hours or its weekend).
+# Reports older than this are not a peer's current weekend day (a day's working hours report
+# every hour; a peer whose last report is older has ended its working hours or its weekend).
 PEER_REPORT_SECONDS = 3 * 3600.0
 # Peers needed (besides the team judged) for a verdict: the median and the spread of fewer say
 # too little.

@@ -721,7 +721,7 @@ class UsageDetector:
             weekend_alarm = not self._one_user_carries_ceiling_excess(
                 observed, ceiling, self.ceiling.hour - 1, 2
             )
-        # The first weekend against the other teams' weekends: a weekend day's busy hours so far,
+        # The first weekend against the other teams' weekends: a weekend day's working hours so far,
         # against the same hours of recent working days, at the others' level (see
         # ``detectors.peers``); not one person's (without the busiest user, still beyond).
         peers_p, peers_expected = 1.0, math.nan
