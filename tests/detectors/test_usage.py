@@ -512,6 +512,20 @@ def test_cost_per_token_expectation_follows_what_the_team_pays() -> None:
         assert worst > math.log(0.8), (seed, worst)
 
 
+def _team_finding_times(  # type: ignore[no-untyped-def]
+    boost, start: float, unit: float, days: float, users: int, seed: int
+) -> list[float]:
+    """Time after ``start``, in ``unit`` seconds, of each team finding of a team of ``users``
+    whose paces ``boost`` sets."""
+    detector = UsageDetector("identity", SETTINGS)
+    return [
+        (window.end - start) / unit
+        for window in team_windows(days=days, users=users, boost=boost, seed=seed)
+        for finding in detector.update(window)
+        if finding.user is None
+    ]
+
+
 def _one_busy_person_team(surging: tuple[str, ...], seed: int) -> list[float]:
     """Minutes after the surge's start of each team finding, in a team of three in which user0
     sends nine in ten requests and the other two a few an hour (too few by the Wednesday to
@@ -524,13 +538,7 @@ def _one_busy_person_team(surging: tuple[str, ...], seed: int) -> list[float]:
         up = user in surging and start <= ts < start + 4 * 3600
         return pace[user] * (4.0 if up else 1.0)
 
-    detector = UsageDetector("identity", SETTINGS)
-    return [
-        (window.end - start) / 60.0
-        for window in team_windows(days=3, users=3, boost=boost, seed=seed)
-        for finding in detector.update(window)
-        if finding.user is None
-    ]
+    return _team_finding_times(boost, start, 60.0, days=3, users=3, seed=seed)
 
 
 def test_a_surge_of_a_team_one_person_does_most_of_is_the_teams() -> None:
@@ -560,13 +568,7 @@ def _one_busy_person_ramp(ramping: tuple[str, ...], seed: int) -> list[float]:
         climbed = min(1.0, max(0.0, (ts - start) / DAY))
         return pace[user] * (1.0 + 3.0 * climbed if user in ramping else 1.0)
 
-    detector = UsageDetector("identity", SETTINGS)
-    return [
-        (window.end - start) / 3600.0
-        for window in team_windows(days=5, users=5, boost=boost, seed=seed)
-        for finding in detector.update(window)
-        if finding.user is None
-    ]
+    return _team_finding_times(boost, start, 3600.0, days=5, users=5, seed=seed)
 
 
 def test_a_ramp_of_a_team_one_person_does_most_of_holds_through_its_plateau() -> None:
